@@ -1,0 +1,3 @@
+"""Veritag's HTTP API (FastAPI). Imports ``ledger``; ``ledger`` never imports it."""
+
+__all__: list[str] = []

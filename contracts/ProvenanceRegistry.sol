@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+
+import {IProvenanceRegistry} from "./IProvenanceRegistry.sol";
+import {ItemRecord, ItemRecordLibrary} from "./types/ItemRecord.sol";
+
+/// @title Veritag provenance registry
+/// @notice See IProvenanceRegistry for the model. The registry admin is the Ownable2Step
+///         owner, so admin rights move in two steps (transferOwnership → acceptOwnership).
+contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
+    // Item flags, as documented in IProvenanceRegistry (kept internal: fewer selectors to
+    // dispatch through on every call).
+    uint8 internal constant FLAG_RECALLED = 1;
+    uint8 internal constant FLAG_STOLEN = 2;
+    uint8 internal constant FLAG_CLAIMED = 4;
+    /// @notice Largest batch one call accepts, so one call stays well inside a 30M-gas block
+    ///         (500 registrations with claim keys ≈ 23.5M gas) and cannot be used to grief.
+    uint256 public constant MAX_BATCH_SIZE = 500;
+
+    bytes32 private constant _CLAIM_TYPEHASH = keccak256("Claim(bytes32 itemId,address newOwner)");
+    uint8 private constant _FROZEN = FLAG_RECALLED | FLAG_STOLEN;
+
+    /// @dev admin (bits 0–159) | suspendedFrom (160–199, 0 = not suspended).
+    struct Brand {
+        address admin;
+        uint40 suspendedFrom;
+    }
+
+    /// @dev brandId (0–31) | operatorId (32–55) | active (56) | suspendedFrom (64–103).
+    ///      An account keeps its brand and id for life, so items point at the id.
+    struct Operator {
+        uint32 brandId;
+        uint24 operatorId;
+        bool active;
+        uint40 suspendedFrom;
+    }
+
+    mapping(bytes32 itemId => ItemRecord) private _items;
+    /// @dev The custodian of an item in transit. Left stale after receipt on purpose (it is
+    ///      only read while InTransit), so the item's next shipment rewrites a non-zero slot
+    ///      instead of paying for a new one.
+    mapping(bytes32 itemId => address) private _shippers;
+    mapping(bytes32 itemId => address) private _claimKeys;
+    mapping(uint32 brandId => Brand) private _brands;
+    mapping(address account => Operator) private _operators;
+    mapping(uint24 operatorId => address) private _operatorAccounts;
+    mapping(uint32 brandId => mapping(address partner => bool)) private _partners;
+    /// @dev keccak256(prefix) → owning brand. `_prefixCovered` marks every shorter prefix
+    ///      of an assigned one, so no assigned prefix can extend or be extended by another.
+    mapping(bytes32 prefixKey => uint32 brandId) private _prefixOwners;
+    mapping(bytes32 prefixKey => uint32 brandId) private _prefixCovered;
+    uint32 private _brandCount;
+    uint24 private _operatorCount;
+
+    constructor(address registryAdmin) Ownable(registryAdmin) EIP712("Veritag ProvenanceRegistry", "1") {}
+
+    // ─────────────────────────── governance ───────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function admitBrand(address admin, string calldata name, string[] calldata prefixes)
+        external
+        onlyOwner
+        returns (uint32 brandId)
+    {
+        if (admin == address(0)) revert ZeroAddress();
+        brandId = ++_brandCount;
+        _brands[brandId].admin = admin;
+        emit BrandAdmitted(brandId, admin, name);
+        for (uint256 i; i < prefixes.length; ++i) {
+            _assignPrefix(brandId, prefixes[i]);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function assignPrefix(uint32 brandId, string calldata prefix) external onlyOwner {
+        _requireBrand(brandId);
+        _assignPrefix(brandId, prefix);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function setBrandAdmin(uint32 brandId, address newAdmin) external {
+        address previous = _requireBrand(brandId).admin;
+        if (msg.sender != previous && msg.sender != owner()) revert NotBrandAdmin(brandId, msg.sender);
+        if (newAdmin == address(0)) revert ZeroAddress();
+        _brands[brandId].admin = newAdmin;
+        emit BrandAdminChanged(brandId, previous, newAdmin);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function suspendBrand(uint32 brandId, uint40 since) external onlyOwner {
+        _requireBrand(brandId);
+        if (since == 0) revert InvalidSuspensionTime();
+        _brands[brandId].suspendedFrom = since;
+        emit BrandSuspended(brandId, since);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function reinstateBrand(uint32 brandId) external onlyOwner {
+        _requireBrand(brandId);
+        _brands[brandId].suspendedFrom = 0;
+        emit BrandReinstated(brandId);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function suspendOperator(address operator, uint40 since) external {
+        uint32 brandId = _requireOperatorGovernor(operator);
+        if (since == 0) revert InvalidSuspensionTime();
+        _operators[operator].suspendedFrom = since;
+        emit OperatorSuspended(brandId, operator, since);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function reinstateOperator(address operator) external {
+        uint32 brandId = _requireOperatorGovernor(operator);
+        _operators[operator].suspendedFrom = 0;
+        emit OperatorReinstated(brandId, operator);
+    }
+
+    // ─────────────────────────── brand roles ──────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function addOperator(uint32 brandId, address operator) external {
+        _requireBrandAdmin(brandId);
+        if (operator == address(0)) revert ZeroAddress();
+        Operator storage op = _operators[operator];
+        if (op.brandId == 0) {
+            uint24 operatorId = ++_operatorCount;
+            op.brandId = brandId;
+            op.operatorId = operatorId;
+            _operatorAccounts[operatorId] = operator;
+        } else if (op.brandId != brandId || op.active) {
+            revert OperatorAlreadyAssigned(operator, op.brandId);
+        }
+        op.active = true;
+        emit OperatorAdded(brandId, operator, op.operatorId);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function removeOperator(address operator) external {
+        Operator storage op = _operators[operator];
+        if (!op.active) revert NotOperator(operator);
+        _requireBrandAdmin(op.brandId);
+        op.active = false;
+        emit OperatorRemoved(op.brandId, operator);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function setPartner(uint32 brandId, address partner, bool authorised) external {
+        _requireBrandAdmin(brandId);
+        if (partner == address(0)) revert ZeroAddress();
+        _partners[brandId][partner] = authorised;
+        emit PartnerSet(brandId, partner, authorised);
+    }
+
+    // ─────────────────────────── registration ─────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function register(bytes32 itemId, bytes32 docHash, address claimKey) external {
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator();
+        _registerItem(itemId, ItemRecordLibrary.create(msg.sender, _now(), operatorId));
+        if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
+        emit ItemRegistered(itemId, brandId, msg.sender, docHash);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function registerBatch(bytes32[] calldata itemIds, bytes32 docHash) external {
+        (bytes32 batchId, ItemRecord fresh) = _startBatch(itemIds, docHash);
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            _registerItem(itemId, fresh);
+            emit BatchItemRegistered(itemId, batchId);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function registerBatchWithClaimKeys(bytes32[] calldata itemIds, bytes32 docHash, address[] calldata claimKeys)
+        external
+    {
+        if (claimKeys.length != itemIds.length) revert LengthMismatch(itemIds.length, claimKeys.length);
+        (bytes32 batchId, ItemRecord fresh) = _startBatch(itemIds, docHash);
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            _registerItem(itemId, fresh);
+            address claimKey = claimKeys[i];
+            if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
+            emit BatchItemRegistered(itemId, batchId);
+        }
+    }
+
+    // ───────────────────────────── custody ────────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function transfer(bytes32 itemId, address to) external {
+        _transfer(itemId, to);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function transferBatch(bytes32[] calldata itemIds, address to) external {
+        _requireBatchSize(itemIds.length);
+        for (uint256 i; i < itemIds.length; ++i) {
+            _transfer(itemIds[i], to);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function ship(bytes32 itemId, address to) external {
+        _ship(itemId, to);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function shipBatch(bytes32[] calldata itemIds, address to) external {
+        _requireBatchSize(itemIds.length);
+        for (uint256 i; i < itemIds.length; ++i) {
+            _ship(itemIds[i], to);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function acceptDelivery(bytes32 itemId) external {
+        _receive(itemId);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function acceptDeliveryBatch(bytes32[] calldata itemIds) external {
+        _requireBatchSize(itemIds.length);
+        for (uint256 i; i < itemIds.length; ++i) {
+            _receive(itemIds[i]);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function cancelShipment(bytes32 itemId) external {
+        ItemRecord item = _live(itemId);
+        Status status = item.status();
+        address shipper = _custodianOf(itemId, item);
+        if (shipper != msg.sender) revert NotCustodian(itemId, shipper, msg.sender);
+        if (status != Status.InTransit) revert WrongStatus(itemId, status, Status.InTransit);
+        _requireUnfrozen(itemId, item);
+        uint24 seq = _commit(itemId, item.withHolder(shipper).withStatus(Status.Active));
+        emit ShipmentCancelled(itemId, msg.sender, seq);
+    }
+
+    // ───────────────────────────── status ─────────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function recall(bytes32[] calldata itemIds) external {
+        _requireBatchSize(itemIds.length);
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            ItemRecord item = _brandAction(itemId);
+            if (item.flags() & FLAG_RECALLED != 0) revert RecalledItem(itemId);
+            uint24 seq = _commit(itemId, item.withFlags(item.flags() | FLAG_RECALLED));
+            emit ItemRecalled(itemId, msg.sender, seq);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function liftRecall(bytes32[] calldata itemIds) external {
+        _requireBatchSize(itemIds.length);
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            ItemRecord item = _brandAction(itemId);
+            if (item.flags() & FLAG_RECALLED == 0) revert NotRecalled(itemId);
+            uint24 seq = _commit(itemId, item.withFlags(item.flags() & ~FLAG_RECALLED));
+            emit RecallLifted(itemId, msg.sender, seq);
+        }
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function reportStolen(bytes32 itemId) external {
+        ItemRecord item = _custodianAction(itemId);
+        if (item.flags() & FLAG_STOLEN != 0) revert StolenItem(itemId);
+        uint24 seq = _commit(itemId, item.withFlags(item.flags() | FLAG_STOLEN));
+        emit ItemReportedStolen(itemId, msg.sender, seq);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function clearStolen(bytes32 itemId) external {
+        ItemRecord item = _custodianAction(itemId);
+        if (item.flags() & FLAG_STOLEN == 0) revert NotStolen(itemId);
+        uint24 seq = _commit(itemId, item.withFlags(item.flags() & ~FLAG_STOLEN));
+        emit StolenReportCleared(itemId, msg.sender, seq);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function recordRetailSale(bytes32 itemId) external {
+        ItemRecord item = _movable(itemId, Status.Active);
+        uint24 seq = _commit(itemId, item.withStatus(Status.Sold));
+        emit RetailSaleRecorded(itemId, msg.sender, seq);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function decommission(bytes32 itemId) external {
+        uint24 seq = _commit(itemId, _retirable(itemId).withStatus(Status.Decommissioned));
+        emit ItemDecommissioned(itemId, msg.sender, seq);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function destroy(bytes32 itemId) external {
+        uint24 seq = _commit(itemId, _retirable(itemId).withStatus(Status.Destroyed));
+        emit ItemDestroyed(itemId, msg.sender, seq);
+    }
+
+    // ───────────────────────────── claim ──────────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function claim(bytes32 itemId, address newOwner, bytes calldata signature) external {
+        if (newOwner == address(0)) revert ZeroAddress();
+        ItemRecord item = _live(itemId);
+        Status status = item.status();
+        if (status != Status.Sold) revert WrongStatus(itemId, status, Status.Sold);
+        _requireUnfrozen(itemId, item);
+        address claimKey = _claimKeys[itemId];
+        if (claimKey == address(0)) revert NoClaimKey(itemId);
+        // The digest binds item, new owner, chain id and this contract (EIP-712 domain);
+        // deleting the key below makes the signature single-use.
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(claimDigest(itemId, newOwner), signature);
+        if (err != ECDSA.RecoverError.NoError || signer != claimKey) {
+            revert InvalidClaimSignature(itemId, signer);
+        }
+        delete _claimKeys[itemId];
+        item = item.withHolder(newOwner).withStatus(Status.Active).withFlags(item.flags() | FLAG_CLAIMED);
+        uint24 seq = _commit(itemId, item);
+        emit ItemClaimed(itemId, newOwner, seq);
+    }
+
+    // ───────────────────────────── views ──────────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function getItem(bytes32 itemId) external view returns (ItemView memory view_) {
+        ItemRecord item = _items[itemId];
+        Status status = item.status();
+        if (status == Status.None) return view_;
+        address operator = _operatorAccounts[item.operatorId()];
+        Operator memory op = _operators[operator];
+        view_ = ItemView({
+            custodian: _custodianOf(itemId, item),
+            status: status,
+            flags: item.flags(),
+            seq: item.seq(),
+            registeredAt: item.registeredAt(),
+            brandId: op.brandId,
+            operator: operator,
+            consignee: status == Status.InTransit ? item.holder() : address(0),
+            claimable: status == Status.Sold && _claimKeys[itemId] != address(0),
+            registeredWhileSuspended: _suspendedAt(op.suspendedFrom, item.registeredAt())
+                || _suspendedAt(_brands[op.brandId].suspendedFrom, item.registeredAt())
+        });
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function getBrand(uint32 brandId) external view returns (address admin, uint40 suspendedFrom) {
+        Brand memory brand = _brands[brandId];
+        return (brand.admin, brand.suspendedFrom);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function brandCount() external view returns (uint32) {
+        return _brandCount;
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function brandOfPrefix(string calldata prefix) external view returns (uint32) {
+        return _prefixOwners[keccak256(bytes(prefix))];
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function getOperator(address operator)
+        external
+        view
+        returns (uint32 brandId, uint24 operatorId, bool active, uint40 suspendedFrom)
+    {
+        Operator memory op = _operators[operator];
+        return (op.brandId, op.operatorId, op.active, op.suspendedFrom);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function isPartner(uint32 brandId, address partner) external view returns (bool) {
+        return _partners[brandId][partner];
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function claimDigest(bytes32 itemId, address newOwner) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_CLAIM_TYPEHASH, itemId, newOwner)));
+    }
+
+    // ──────────────────────────── internals ───────────────────────────
+
+    function _registerItem(bytes32 itemId, ItemRecord fresh) private {
+        if (ItemRecord.unwrap(_items[itemId]) != 0) revert ItemAlreadyRegistered(itemId);
+        _items[itemId] = fresh;
+    }
+
+    function _startBatch(bytes32[] calldata itemIds, bytes32 docHash)
+        private
+        returns (bytes32 batchId, ItemRecord fresh)
+    {
+        _requireBatchSize(itemIds.length);
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator();
+        batchId = itemIds[0];
+        fresh = ItemRecordLibrary.create(msg.sender, _now(), operatorId);
+        emit BatchRegistered(batchId, brandId, msg.sender, docHash, itemIds.length);
+    }
+
+    function _transfer(bytes32 itemId, address to) private {
+        ItemRecord item = _movable(itemId, Status.Active);
+        _requireRecipient(itemId, to);
+        uint24 seq = _commit(itemId, item.withHolder(to));
+        emit CustodyTransferred(itemId, msg.sender, to, seq);
+    }
+
+    /// @dev While in transit the record's holder is the consignee, so receipt reads and
+    ///      writes one slot; the shipper, still the custodian, waits in `_shippers`.
+    function _ship(bytes32 itemId, address to) private {
+        ItemRecord item = _movable(itemId, Status.Active);
+        _requireRecipient(itemId, to);
+        _shippers[itemId] = msg.sender;
+        uint24 seq = _commit(itemId, item.withHolder(to).withStatus(Status.InTransit));
+        emit ItemShipped(itemId, msg.sender, to, seq);
+    }
+
+    function _receive(bytes32 itemId) private {
+        ItemRecord item = _items[itemId];
+        if (item.status() != Status.InTransit || item.holder() != msg.sender || item.flags() & _FROZEN != 0) {
+            item = _live(itemId);
+            Status status = item.status();
+            if (status != Status.InTransit) revert WrongStatus(itemId, status, Status.InTransit);
+            if (item.holder() != msg.sender) revert NotConsignee(itemId, item.holder(), msg.sender);
+            _requireUnfrozen(itemId, item);
+        }
+        uint24 seq = _commit(itemId, item.withStatus(Status.Active));
+        emit ItemReceived(itemId, msg.sender, seq);
+    }
+
+    /// @dev An item the caller holds, in `required` state, not frozen. The happy path costs
+    ///      one storage read; the checks in order only run to name what is wrong.
+    function _movable(bytes32 itemId, Status required) private view returns (ItemRecord item) {
+        item = _items[itemId];
+        if (item.status() != required || item.holder() != msg.sender || item.flags() & _FROZEN != 0) {
+            item = _custodianAction(itemId);
+            Status status = item.status();
+            if (status != required) revert WrongStatus(itemId, status, required);
+            _requireUnfrozen(itemId, item);
+        }
+    }
+
+    /// @dev A live (not retired) item whose custodian is the caller.
+    function _custodianAction(bytes32 itemId) private view returns (ItemRecord item) {
+        item = _live(itemId);
+        address custodian = _custodianOf(itemId, item);
+        if (custodian != msg.sender) revert NotCustodian(itemId, custodian, msg.sender);
+    }
+
+    /// @dev A live item of a brand the caller acts for (its admin or an active operator).
+    function _brandAction(bytes32 itemId) private view returns (ItemRecord item) {
+        item = _live(itemId);
+        _requireBrandAuthority(_brandOf(item));
+    }
+
+    /// @dev End of life: the custodian or the brand may retire an item that is not in transit.
+    function _retirable(bytes32 itemId) private view returns (ItemRecord item) {
+        item = _live(itemId);
+        if (_custodianOf(itemId, item) != msg.sender) _requireBrandAuthority(_brandOf(item));
+        Status status = item.status();
+        if (status == Status.InTransit) revert WrongStatus(itemId, status, Status.Active);
+    }
+
+    function _live(bytes32 itemId) private view returns (ItemRecord item) {
+        item = _items[itemId];
+        Status status = item.status();
+        if (status == Status.None) revert UnknownItem(itemId);
+        if (status == Status.Decommissioned || status == Status.Destroyed) revert ItemRetired(itemId, status);
+    }
+
+    /// @dev The custodian: the shipper while in transit, else the record's holder.
+    function _custodianOf(bytes32 itemId, ItemRecord item) private view returns (address) {
+        return item.status() == Status.InTransit ? _shippers[itemId] : item.holder();
+    }
+
+    function _brandOf(ItemRecord item) private view returns (uint32) {
+        return _operators[_operatorAccounts[item.operatorId()]].brandId;
+    }
+
+    /// @dev Stores `item` with its sequence number bumped; returns the new number.
+    function _commit(bytes32 itemId, ItemRecord item) private returns (uint24 seq) {
+        (item, seq) = item.next();
+        _items[itemId] = item;
+    }
+
+    function _requireUnfrozen(bytes32 itemId, ItemRecord item) private pure {
+        uint8 flags = item.flags();
+        if (flags & FLAG_RECALLED != 0) revert RecalledItem(itemId);
+        if (flags & FLAG_STOLEN != 0) revert StolenItem(itemId);
+    }
+
+    function _requireRecipient(bytes32 itemId, address to) private view {
+        if (to == address(0)) revert ZeroAddress();
+        if (to == msg.sender) revert SelfTransfer(itemId, to);
+    }
+
+    function _requireActiveOperator() private view returns (uint32 brandId, uint24 operatorId) {
+        Operator memory op = _operators[msg.sender];
+        if (!op.active) revert NotOperator(msg.sender);
+        if (_suspendedAt(op.suspendedFrom, block.timestamp)) {
+            revert OperatorIsSuspended(msg.sender, op.suspendedFrom);
+        }
+        uint40 brandSuspendedFrom = _brands[op.brandId].suspendedFrom;
+        if (_suspendedAt(brandSuspendedFrom, block.timestamp)) {
+            revert BrandIsSuspended(op.brandId, brandSuspendedFrom);
+        }
+        return (op.brandId, op.operatorId);
+    }
+
+    function _requireBrandAuthority(uint32 brandId) private view {
+        if (msg.sender == _brands[brandId].admin) return;
+        Operator memory op = _operators[msg.sender];
+        if (op.brandId != brandId || !op.active) revert NotBrandAuthority(brandId, msg.sender);
+    }
+
+    function _requireBrandAdmin(uint32 brandId) private view {
+        if (_requireBrand(brandId).admin != msg.sender) revert NotBrandAdmin(brandId, msg.sender);
+    }
+
+    /// @dev The registry admin or the operator's own brand admin may (un)suspend it.
+    function _requireOperatorGovernor(address operator) private view returns (uint32 brandId) {
+        brandId = _operators[operator].brandId;
+        if (brandId == 0) revert NotOperator(operator);
+        if (msg.sender != owner() && msg.sender != _brands[brandId].admin) {
+            revert NotBrandAdmin(brandId, msg.sender);
+        }
+    }
+
+    function _requireBrand(uint32 brandId) private view returns (Brand storage brand) {
+        brand = _brands[brandId];
+        if (brand.admin == address(0)) revert UnknownBrand(brandId);
+    }
+
+    function _requireBatchSize(uint256 size) private pure {
+        if (size == 0 || size > MAX_BATCH_SIZE) revert BatchSize(size, MAX_BATCH_SIZE);
+    }
+
+    function _assignPrefix(uint32 brandId, string calldata prefix) private {
+        bytes calldata digits = bytes(prefix);
+        if (digits.length < 4 || digits.length > 12) revert InvalidPrefix(prefix);
+        for (uint256 i; i < digits.length; ++i) {
+            if (digits[i] < "0" || digits[i] > "9") revert InvalidPrefix(prefix);
+        }
+        bytes32 key = keccak256(digits);
+        uint32 owner_ = _prefixOwners[key];
+        if (owner_ == 0) owner_ = _prefixCovered[key];
+        if (owner_ != 0) revert PrefixConflict(prefix, owner_);
+        for (uint256 len = 4; len < digits.length; ++len) {
+            bytes32 shorter = keccak256(digits[:len]);
+            owner_ = _prefixOwners[shorter];
+            if (owner_ != 0) revert PrefixConflict(prefix, owner_);
+            _prefixCovered[shorter] = brandId;
+        }
+        _prefixOwners[key] = brandId;
+        emit PrefixAssigned(brandId, prefix);
+    }
+
+    function _now() private view returns (uint32) {
+        return uint32(block.timestamp); // seconds; fits until 2106
+    }
+
+    function _suspendedAt(uint40 suspendedFrom, uint256 time) private pure returns (bool) {
+        return suspendedFrom != 0 && time >= suspendedFrom;
+    }
+}

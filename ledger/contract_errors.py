@@ -1,0 +1,276 @@
+"""The registry's custom errors as Python exceptions.
+
+Every ``error`` in ``IProvenanceRegistry.sol`` (and the OpenZeppelin errors the registry can
+raise) has a class here of the same name, a :class:`~ledger.errors.ContractError`. Each keeps
+the error's arguments in ``data`` (ABI names → Python values: ``bytes32`` as ``0x`` hex,
+addresses checksummed, ``Status`` as :class:`Status`) and reads like a sentence::
+
+    NotCustodian: item 0x12ab…cdef is held by 0x34…, not 0x56…
+
+:func:`decode_revert` turns raw revert data into the right instance; a test checks that every
+error in the ABI has its class here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger.errors import ContractError
+
+
+class Status(enum.IntEnum):
+    """An item's lifecycle state, as ``IProvenanceRegistry.Status``."""
+
+    NONE = 0
+    ACTIVE = 1
+    IN_TRANSIT = 2
+    SOLD = 3
+    DECOMMISSIONED = 4
+    DESTROYED = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+def short(value: str) -> str:
+    """``0x12ab…cdef``: enough of a 32-byte hex to recognise it in a sentence."""
+    return f"{value[:6]}…{value[-4:]}" if len(value) > 14 else value
+
+
+class RegistryError(ContractError):
+    """A custom error the registry reverted with; ``data`` holds its arguments by name."""
+
+    template: ClassVar[str] = "the registry refused the operation"
+    hint: ClassVar[str] = ""
+
+    def __init__(self, **data: Any) -> None:
+        self.data = data
+        shown = {
+            k: short(v) if isinstance(v, str) and v.startswith("0x") else v for k, v in data.items()
+        }
+        shown.update({k: v.label for k, v in data.items() if isinstance(v, Status)})
+        message = f"{type(self).__name__}: {self.template.format(**shown)}"
+        super().__init__(f"{message}; {self.hint}" if self.hint else message)
+
+
+# ───────────── governance and roles ─────────────
+
+
+class UnknownBrand(RegistryError):
+    status = 404
+    template = "brand {brandId} was never admitted"
+
+
+class NotBrandAdmin(RegistryError):
+    status = 403
+    template = "{account} is not the admin of brand {brandId}"
+
+
+class NotBrandAuthority(RegistryError):
+    status = 403
+    template = "{account} acts neither as admin nor as an operator of brand {brandId}"
+
+
+class BrandIsSuspended(RegistryError):
+    status = 403
+    template = "brand {brandId} is suspended since timestamp {since}"
+
+
+class InvalidPrefix(RegistryError):
+    status = 422
+    template = "GS1 company prefix {prefix!r} must be 4 to 12 digits"
+
+
+class PrefixConflict(RegistryError):
+    template = "GS1 company prefix {prefix!r} overlaps a prefix of brand {ownerBrandId}"
+
+
+class NotOperator(RegistryError):
+    status = 403
+    template = "{account} is not an active operator of any brand"
+    hint = "a brand admin adds it with `veritag operator add`"
+
+
+class OperatorAlreadyAssigned(RegistryError):
+    template = "{operator} already serves brand {brandId}"
+
+
+class OperatorIsSuspended(RegistryError):
+    status = 403
+    template = "operator {operator} is suspended since timestamp {since}"
+
+
+class InvalidSuspensionTime(RegistryError):
+    status = 422
+    template = "a suspension must start at a non-zero timestamp"
+
+
+class ZeroAddress(RegistryError):
+    status = 422
+    template = "the zero address is not a valid party"
+
+
+class OwnableUnauthorizedAccount(RegistryError):
+    status = 403
+    template = "{account} is not the registry admin"
+
+
+class OwnableInvalidOwner(RegistryError):
+    status = 422
+    template = "{owner} cannot be the registry admin"
+
+
+# ───────────── items ─────────────
+
+
+class ItemAlreadyRegistered(RegistryError):
+    template = "item {itemId} is already registered"
+
+
+class UnknownItem(RegistryError):
+    status = 404
+    template = "item {itemId} is not registered"
+
+
+class NotCustodian(RegistryError):
+    status = 403
+    template = "item {itemId} is held by {custodian}, not {caller}"
+
+
+class NotConsignee(RegistryError):
+    status = 403
+    template = "item {itemId} is shipped to {consignee}, not {caller}"
+
+
+class WrongStatus(RegistryError):
+    template = "item {itemId} is {actual}; this needs it {required}"
+
+
+class ItemRetired(RegistryError):
+    template = "item {itemId} is {actual}, a final state"
+
+
+class RecalledItem(RegistryError):
+    template = "item {itemId} is recalled; it cannot be moved, sold or claimed"
+
+
+class StolenItem(RegistryError):
+    template = "item {itemId} is reported stolen; it cannot be moved, sold or claimed"
+
+
+class NotRecalled(RegistryError):
+    template = "item {itemId} is not recalled"
+
+
+class NotStolen(RegistryError):
+    template = "item {itemId} is not reported stolen"
+
+
+class SelfTransfer(RegistryError):
+    status = 422
+    template = "item {itemId} cannot be handed from {account} to itself"
+
+
+class NoClaimKey(RegistryError):
+    template = "item {itemId} was registered without a claim key, so it cannot be claimed"
+
+
+class InvalidClaimSignature(RegistryError):
+    status = 403
+    template = "the claim of item {itemId} was signed by {signer}, not by its claim key"
+    hint = "check the hidden code"
+
+
+class BatchSize(RegistryError):
+    status = 422
+    template = "a batch must hold 1 to {max} items, this one holds {size}"
+
+
+class LengthMismatch(RegistryError):
+    status = 422
+    template = "expected {expected} entries, got {actual}"
+
+
+# OpenZeppelin errors that only the constructor can raise.
+class InvalidShortString(RegistryError):
+    template = "a short string is malformed"
+
+
+class StringTooLong(RegistryError):
+    template = "string {str!r} is too long"
+
+
+class UnknownContractError(ContractError):
+    """Revert data that matches no known error (another contract's, or a panic)."""
+
+    def __init__(self, data: str, reason: str = "") -> None:
+        self.data = data
+        self.reason = reason
+        super().__init__(reason or f"the contract reverted with unrecognised data {short(data)}")
+
+
+ERRORS: dict[str, type[RegistryError]] = {
+    cls.__name__: cls for cls in RegistryError.__subclasses__()
+}
+
+_STATUS_FIELDS = {("WrongStatus", "actual"), ("WrongStatus", "required"), ("ItemRetired", "actual")}
+_PANIC_SELECTOR = keccak(text="Panic(uint256)")[:4]
+_ERROR_SELECTOR = keccak(text="Error(string)")[:4]
+
+
+class ErrorDecoder:
+    """Maps revert data to exceptions, using the error entries of a contract ABI."""
+
+    def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        self._by_selector: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = [str(i["type"]) for i in entry["inputs"]]
+            names = [str(i["name"]) for i in entry["inputs"]]
+            selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
+            self._by_selector[selector] = (str(entry["name"]), types, names)
+
+    @property
+    def error_names(self) -> set[str]:
+        return {name for name, _, _ in self._by_selector.values()}
+
+    def decode(self, data: bytes | str) -> ContractError:
+        raw = (
+            bytes.fromhex(data[2:] if data.startswith("0x") else data)
+            if isinstance(data, str)
+            else data
+        )
+        selector, body = raw[:4], raw[4:]
+        if selector == _ERROR_SELECTOR:
+            (reason,) = decode(["string"], body)
+            return UnknownContractError("0x" + raw.hex(), f"the contract reverted: {reason}")
+        if selector == _PANIC_SELECTOR:
+            (code,) = decode(["uint256"], body)
+            return UnknownContractError("0x" + raw.hex(), f"the contract panicked (code {code:#x})")
+        known = self._by_selector.get(selector)
+        if known is None or known[0] not in ERRORS:
+            return UnknownContractError("0x" + raw.hex())
+        name, types, names = known
+        values = decode(types, body)
+        args = {
+            n: _python_value(name, n, t, v) for n, t, v in zip(names, types, values, strict=True)
+        }
+        return ERRORS[name](**args)
+
+
+def _python_value(error: str, name: str, abi_type: str, value: Any) -> Any:
+    if (error, name) in _STATUS_FIELDS:
+        return Status(value)
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "bytes32":
+        return "0x" + bytes(value).hex()
+    return value

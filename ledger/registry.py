@@ -1,0 +1,450 @@
+"""A typed client for every function of the provenance registry.
+
+Writes take the signing ``LocalAccount`` first and return a :class:`TxResult` (or the value
+the contract assigned, such as a brand id); refusals raise the decoded contract error from
+:mod:`ledger.contract_errors` before anything is sent. Reads return small frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.types import EventData, LogReceipt, TxReceipt
+
+from ledger.compiler import load_artifact
+from ledger.contract_errors import ErrorDecoder, Status
+from ledger.errors import ChainError
+from ledger.identifiers import ItemId, gs1_company_prefix_candidates, validate_company_prefix
+from ledger.transactions import Transactor, TxResult
+
+__all__ = [
+    "BrandInfo",
+    "Flag",
+    "ItemEvent",
+    "ItemState",
+    "OperatorInfo",
+    "Registry",
+    "Status",
+]
+
+CONTRACT_NAME = "ProvenanceRegistry"
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+_ZERO_HASH = b"\x00" * 32
+
+ITEM_EVENTS = (
+    "ItemRegistered",
+    "BatchItemRegistered",
+    "ItemShipped",
+    "ItemReceived",
+    "ShipmentCancelled",
+    "CustodyTransferred",
+    "RetailSaleRecorded",
+    "ItemClaimed",
+    "ItemRecalled",
+    "RecallLifted",
+    "ItemReportedStolen",
+    "StolenReportCleared",
+    "ItemDecommissioned",
+    "ItemDestroyed",
+)
+"""Events whose first topic is an item id: together they are an item's whole history."""
+
+
+class Flag(enum.IntFlag):
+    """Overlays on an item's status (``IProvenanceRegistry`` flags)."""
+
+    RECALLED = 1
+    STOLEN = 2
+    CLAIMED = 4
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What the registry holds for one item right now."""
+
+    item_id: ItemId
+    custodian: ChecksumAddress
+    status: Status
+    flags: Flag
+    seq: int
+    registered_at: int
+    brand_id: int
+    operator: ChecksumAddress
+    consignee: ChecksumAddress | None
+    claimable: bool
+    registered_while_suspended: bool
+
+    @property
+    def recalled(self) -> bool:
+        return Flag.RECALLED in self.flags
+
+    @property
+    def stolen(self) -> bool:
+        return Flag.STOLEN in self.flags
+
+    @property
+    def claimed(self) -> bool:
+        return Flag.CLAIMED in self.flags
+
+
+@dataclass(frozen=True)
+class BrandInfo:
+    brand_id: int
+    admin: ChecksumAddress
+    suspended_from: int
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    address: ChecksumAddress
+    brand_id: int
+    operator_id: int
+    active: bool
+    suspended_from: int
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    """One entry of an item's on-chain history, with where to re-check it."""
+
+    name: str
+    seq: int
+    block_number: int
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any]
+
+
+class Registry:
+    """The registry deployed at ``address`` on the chain behind ``w3``."""
+
+    def __init__(self, w3: Web3, address: str, *, deploy_block: int = 0) -> None:
+        artifact = load_artifact(CONTRACT_NAME)
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.deploy_block = deploy_block
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.errors = ErrorDecoder(artifact.abi)
+        self._tx = Transactor(w3, self.errors)
+        self._events_by_topic = {
+            HexBytes(Web3.keccak(text=_signature(e))): e["name"]
+            for e in artifact.abi
+            if e["type"] == "event"
+        }
+
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount, admin: str | None = None) -> Registry:
+        """Deploy a new registry whose admin is ``admin`` (default: the deployer)."""
+        artifact = load_artifact(CONTRACT_NAME)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        constructor = factory.constructor(Web3.to_checksum_address(admin or deployer.address))
+        result = Transactor(w3, ErrorDecoder(artifact.abi)).send(deployer, constructor)
+        address = result.receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deployment {result.tx_hash} created no contract")
+        return cls(w3, address, deploy_block=result.block_number)
+
+    @property
+    def chain_id(self) -> int:
+        return self._tx.chain_id
+
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.contract.functions.MAX_BATCH_SIZE().call())
+
+    # ───────────── governance ─────────────
+
+    def admin(self) -> ChecksumAddress:
+        return Web3.to_checksum_address(self.contract.functions.owner().call())
+
+    def pending_admin(self) -> ChecksumAddress | None:
+        return _address_or_none(self.contract.functions.pendingOwner().call())
+
+    def transfer_admin(self, sender: LocalAccount, new_admin: str) -> TxResult:
+        """Step one of two: name the next registry admin, who must accept."""
+        return self._send(sender, self._fn.transferOwnership(_checksum(new_admin)))
+
+    def accept_admin(self, sender: LocalAccount) -> TxResult:
+        """Step two of two: the named account takes over as registry admin."""
+        return self._send(sender, self._fn.acceptOwnership())
+
+    def admit_brand(
+        self, sender: LocalAccount, admin: str, name: str, prefixes: Sequence[str]
+    ) -> int:
+        """Admit a brand; returns its new brand id."""
+        checked = [validate_company_prefix(p) for p in prefixes]
+        result = self._send(sender, self._fn.admitBrand(_checksum(admin), name, checked))
+        (event,) = self._events(result.receipt, "BrandAdmitted")
+        return int(event["args"]["brandId"])
+
+    def assign_prefix(self, sender: LocalAccount, brand_id: int, prefix: str) -> TxResult:
+        return self._send(sender, self._fn.assignPrefix(brand_id, validate_company_prefix(prefix)))
+
+    def set_brand_admin(self, sender: LocalAccount, brand_id: int, new_admin: str) -> TxResult:
+        return self._send(sender, self._fn.setBrandAdmin(brand_id, _checksum(new_admin)))
+
+    def suspend_brand(self, sender: LocalAccount, brand_id: int, since: int) -> TxResult:
+        return self._send(sender, self._fn.suspendBrand(brand_id, since))
+
+    def reinstate_brand(self, sender: LocalAccount, brand_id: int) -> TxResult:
+        return self._send(sender, self._fn.reinstateBrand(brand_id))
+
+    def suspend_operator(self, sender: LocalAccount, operator: str, since: int) -> TxResult:
+        return self._send(sender, self._fn.suspendOperator(_checksum(operator), since))
+
+    def reinstate_operator(self, sender: LocalAccount, operator: str) -> TxResult:
+        return self._send(sender, self._fn.reinstateOperator(_checksum(operator)))
+
+    def add_operator(self, sender: LocalAccount, brand_id: int, operator: str) -> TxResult:
+        return self._send(sender, self._fn.addOperator(brand_id, _checksum(operator)))
+
+    def remove_operator(self, sender: LocalAccount, operator: str) -> TxResult:
+        return self._send(sender, self._fn.removeOperator(_checksum(operator)))
+
+    def set_partner(
+        self, sender: LocalAccount, brand_id: int, partner: str, *, authorised: bool = True
+    ) -> TxResult:
+        return self._send(sender, self._fn.setPartner(brand_id, _checksum(partner), authorised))
+
+    # ───────────── registration ─────────────
+
+    def register(
+        self,
+        sender: LocalAccount,
+        item: ItemId,
+        doc_hash: bytes = _ZERO_HASH,
+        claim_key: str | None = None,
+    ) -> TxResult:
+        """Register one item with its own product document hash and optional claim key."""
+        return self._send(
+            sender, self._fn.register(item.value, doc_hash, _checksum(claim_key or ZERO_ADDRESS))
+        )
+
+    def register_batch(
+        self,
+        sender: LocalAccount,
+        items: Sequence[ItemId],
+        doc_hash: bytes = _ZERO_HASH,
+        claim_keys: Sequence[str] | None = None,
+    ) -> TxResult:
+        """Register up to ``max_batch_size`` items sharing one document, in one transaction."""
+        ids = [i.value for i in items]
+        if claim_keys is None:
+            return self._send(sender, self._fn.registerBatch(ids, doc_hash))
+        keys = [_checksum(k) for k in claim_keys]
+        return self._send(sender, self._fn.registerBatchWithClaimKeys(ids, doc_hash, keys))
+
+    def register_many(
+        self,
+        sender: LocalAccount,
+        items: Sequence[ItemId],
+        doc_hash: bytes = _ZERO_HASH,
+        claim_keys: Sequence[str] | None = None,
+    ) -> Iterator[TxResult]:
+        """Register any number of items, one batch transaction per ``max_batch_size``."""
+        size = self.max_batch_size
+        for start in range(0, len(items), size):
+            keys = None if claim_keys is None else claim_keys[start : start + size]
+            yield self.register_batch(sender, items[start : start + size], doc_hash, keys)
+
+    # ───────────── custody ─────────────
+
+    def transfer(self, sender: LocalAccount, item: ItemId, to: str) -> TxResult:
+        return self._send(sender, self._fn.transfer(item.value, _checksum(to)))
+
+    def transfer_batch(self, sender: LocalAccount, items: Sequence[ItemId], to: str) -> TxResult:
+        return self._send(sender, self._fn.transferBatch(_values(items), _checksum(to)))
+
+    def ship(self, sender: LocalAccount, item: ItemId, to: str) -> TxResult:
+        return self._send(sender, self._fn.ship(item.value, _checksum(to)))
+
+    def ship_batch(self, sender: LocalAccount, items: Sequence[ItemId], to: str) -> TxResult:
+        return self._send(sender, self._fn.shipBatch(_values(items), _checksum(to)))
+
+    def receive(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        """The consignee takes custody of a shipped item (``acceptDelivery``)."""
+        return self._send(sender, self._fn.acceptDelivery(item.value))
+
+    def receive_batch(self, sender: LocalAccount, items: Sequence[ItemId]) -> TxResult:
+        return self._send(sender, self._fn.acceptDeliveryBatch(_values(items)))
+
+    def cancel_shipment(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.cancelShipment(item.value))
+
+    # ───────────── status ─────────────
+
+    def recall(self, sender: LocalAccount, items: Sequence[ItemId]) -> TxResult:
+        return self._send(sender, self._fn.recall(_values(items)))
+
+    def lift_recall(self, sender: LocalAccount, items: Sequence[ItemId]) -> TxResult:
+        return self._send(sender, self._fn.liftRecall(_values(items)))
+
+    def report_stolen(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.reportStolen(item.value))
+
+    def clear_stolen(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.clearStolen(item.value))
+
+    def record_retail_sale(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.recordRetailSale(item.value))
+
+    def decommission(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.decommission(item.value))
+
+    def destroy(self, sender: LocalAccount, item: ItemId) -> TxResult:
+        return self._send(sender, self._fn.destroy(item.value))
+
+    def claim(
+        self, sender: LocalAccount, item: ItemId, new_owner: str, signature: bytes
+    ) -> TxResult:
+        """Submit a consumer claim; ``sender`` only pays gas (it may be a relayer)."""
+        return self._send(sender, self._fn.claim(item.value, _checksum(new_owner), signature))
+
+    # ───────────── views ─────────────
+
+    def item(self, item: ItemId) -> ItemState | None:
+        """The item's current state, or None if it was never registered."""
+        raw = self.contract.functions.getItem(item.value).call()
+        (
+            custodian,
+            status,
+            flags,
+            seq,
+            registered_at,
+            brand_id,
+            operator,
+            consignee,
+            claimable,
+            suspended,
+        ) = raw
+        if Status(status) is Status.NONE:
+            return None
+        return ItemState(
+            item_id=item,
+            custodian=Web3.to_checksum_address(custodian),
+            status=Status(status),
+            flags=Flag(flags),
+            seq=int(seq),
+            registered_at=int(registered_at),
+            brand_id=int(brand_id),
+            operator=Web3.to_checksum_address(operator),
+            consignee=_address_or_none(consignee),
+            claimable=bool(claimable),
+            registered_while_suspended=bool(suspended),
+        )
+
+    def brand(self, brand_id: int) -> BrandInfo | None:
+        admin, suspended_from = self.contract.functions.getBrand(brand_id).call()
+        if _address_or_none(admin) is None:
+            return None
+        return BrandInfo(brand_id, Web3.to_checksum_address(admin), int(suspended_from))
+
+    def brand_count(self) -> int:
+        return int(self.contract.functions.brandCount().call())
+
+    def brand_of_prefix(self, prefix: str) -> int | None:
+        brand_id = int(self.contract.functions.brandOfPrefix(prefix).call())
+        return brand_id or None
+
+    def brand_of_gtin(self, gtin: str) -> int | None:
+        """The brand that owns the GS1 company prefix of ``gtin``, if any."""
+        for prefix in gs1_company_prefix_candidates(gtin):
+            brand_id = self.brand_of_prefix(prefix)
+            if brand_id is not None:
+                return brand_id
+        return None
+
+    def operator(self, address: str) -> OperatorInfo | None:
+        brand_id, operator_id, active, suspended_from = self.contract.functions.getOperator(
+            _checksum(address)
+        ).call()
+        if brand_id == 0:
+            return None
+        return OperatorInfo(
+            _checksum(address), int(brand_id), int(operator_id), bool(active), int(suspended_from)
+        )
+
+    def is_partner(self, brand_id: int, address: str) -> bool:
+        return bool(self.contract.functions.isPartner(brand_id, _checksum(address)).call())
+
+    def claim_digest(self, item: ItemId, new_owner: str) -> bytes:
+        return bytes(self.contract.functions.claimDigest(item.value, _checksum(new_owner)).call())
+
+    def history(self, item: ItemId) -> list[ItemEvent]:
+        """Every event of ``item`` from the chain's logs, in order (registration is seq 1)."""
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": self.deploy_block,
+                "toBlock": "latest",
+                "topics": [None, item.hex()],
+            }
+        )
+        events = [self._item_event(log) for log in logs if self._is_item_event(log)]
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+    # ───────────── internals ─────────────
+
+    @property
+    def _fn(self) -> Any:
+        return self.contract.functions
+
+    def _send(self, sender: LocalAccount, call: ContractFunction) -> TxResult:
+        return self._tx.send(sender, call)
+
+    def _events(self, receipt: TxReceipt, name: str) -> tuple[EventData, ...]:
+        event = self.contract.events[name]()
+        return tuple(
+            event.process_log(log)
+            for log in receipt["logs"]
+            if log["address"] == self.address
+            and self._events_by_topic.get(HexBytes(log["topics"][0])) == name
+        )
+
+    def _is_item_event(self, log: LogReceipt) -> bool:
+        return self._events_by_topic.get(HexBytes(log["topics"][0])) in ITEM_EVENTS
+
+    def _item_event(self, log: LogReceipt) -> ItemEvent:
+        name = self._events_by_topic[HexBytes(log["topics"][0])]
+        data = self.contract.events[name]().process_log(log)
+        args = {k: _plain(v) for k, v in data["args"].items() if k != "itemId"}
+        seq = int(args.pop("seq", 1))  # registration events are seq 1 by definition
+        return ItemEvent(
+            name=name,
+            seq=seq,
+            block_number=int(log["blockNumber"]),
+            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            log_index=int(log["logIndex"]),
+            args=args,
+        )
+
+
+def _signature(event_abi: dict[str, Any]) -> str:
+    return f"{event_abi['name']}({','.join(i['type'] for i in event_abi['inputs'])})"
+
+
+def _checksum(address: str) -> ChecksumAddress:
+    return Web3.to_checksum_address(address)
+
+
+def _address_or_none(address: str) -> ChecksumAddress | None:
+    return None if int(address, 16) == 0 else Web3.to_checksum_address(address)
+
+
+def _values(items: Sequence[ItemId]) -> list[bytes]:
+    return [i.value for i in items]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return cast(Any, value)
