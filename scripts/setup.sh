@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up everything Veritag needs on a fresh machine: a Python virtualenv with the pinned
+# dependencies (requirements.lock) and the project installed, and the pinned npm toolchain
+# (solc-js, Hardhat, OpenZeppelin, anvil) from package-lock.json. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup: Python 3.11 or newer is needed (found: $("$python" --version 2>&1))" >&2
+    exit 1
+fi
+if ! command -v npm >/dev/null; then
+    echo "setup: Node.js 20 and npm are needed (no npm on PATH)" >&2
+    exit 1
+fi
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c requirements.lock -e ".[dev]"
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: ready (.venv and node_modules)"

@@ -1,0 +1,475 @@
+"""The `veritag` command line. The only place that wires ``ledger`` (and later ``api``) together."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from web3 import Web3
+
+from ledger.claims import claim_key, generate_claim_code, sign_claim
+from ledger.errors import ConfigError, VeritagError
+from ledger.identifiers import ItemId, item_id, parse_item_id
+from ledger.item_file import read_item_file
+from ledger.registry import Registry
+from ledger.settings import ChainChoice, Settings
+from ledger.transactions import TxResult
+from veritag.render import history_table, item_summary
+from veritag.session import Session
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="veritag",
+    help="Veritag: provenance ledger for supply-chain authenticity.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+chain_app = typer.Typer(help="Run the managed local chain (anvil) in the background.")
+account_app = typer.Typer(help="Keystore accounts (encrypted keys in the data directory).")
+brand_app = typer.Typer(help="Brands and their GS1 company prefixes (registry admin).")
+operator_app = typer.Typer(help="Operator accounts that register items for a brand.")
+item_app = typer.Typer(help="Register items, move them, change their status, show them.")
+bench_app = typer.Typer(help="Benchmarks that print their figures.")
+for sub, name in [
+    (chain_app, "chain"),
+    (account_app, "account"),
+    (brand_app, "brand"),
+    (operator_app, "operator"),
+    (item_app, "item"),
+    (bench_app, "bench"),
+]:
+    app.add_typer(sub, name=name)
+
+console = Console()
+
+# ───────────── shared options ─────────────
+
+ChainOpt = Annotated[
+    ChainChoice | None,
+    typer.Option("--chain", help="local (managed anvil, default) or memory (in-process)."),
+]
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="Any EVM JSON-RPC node.")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
+]
+AsOpt = Annotated[str, typer.Option("--as", help="Keystore account that signs.")]
+ItemArg = Annotated[
+    str, typer.Argument(help="GTIN/SERIAL (e.g. 00614141123452/A1) or a 0x item id.")
+]
+
+
+def _session(
+    chain: ChainChoice | None = None, rpc_url: str | None = None, data_dir: Path | None = None
+) -> Session:
+    overrides: dict[str, object] = {}
+    if chain is not None:
+        overrides["chain"] = chain
+    if rpc_url is not None:
+        overrides["rpc_url"] = rpc_url
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Session(Settings(**overrides))  # type: ignore[arg-type]
+
+
+def parse_item(text: str) -> ItemId:
+    """``GTIN/SERIAL`` or a ``0x`` item id. A GTIN has no '/', so the first '/' splits."""
+    if text.startswith("0x"):
+        return parse_item_id(text)
+    gtin, sep, serial = text.partition("/")
+    if not sep:
+        raise ConfigError(f"item {text!r} must be GTIN/SERIAL (e.g. 00614141123452/A1) or 0x…")
+    return item_id(gtin, serial)
+
+
+def _done(what: str, result: TxResult) -> None:
+    console.print(
+        f"[green]✔[/green] {what} [dim](tx {result.tx_hash}, block {result.block_number}, "
+        f"{result.gas_used:,} gas)[/dim]"
+    )
+
+
+# ───────────── compile and deploy ─────────────
+
+
+@app.command("compile")
+def compile_cmd() -> None:
+    """Compile contracts/ and rewrite the artifacts shipped in ledger/artifacts/."""
+    from ledger.compiler import compile_and_write  # noqa: PLC0415 - needs node, only here
+
+    names = compile_and_write()
+    console.print(f"[green]✔[/green] wrote artifacts: {', '.join(names)}")
+
+
+@app.command()
+def deploy(
+    as_: AsOpt = "admin",
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Deploy a new registry whose admin is the signing account; remember its address."""
+    session = _session(chain, rpc_url, data_dir)
+    registry = session.deploy(session.signer(as_))
+    console.print(
+        f"[green]✔[/green] registry deployed at {registry.address} on chain "
+        f"{registry.chain_id} (block {registry.deploy_block}); admin {registry.admin()}"
+    )
+
+
+# ───────────── chain ─────────────
+
+
+@chain_app.command("start")
+def chain_start(data_dir: DataDirOpt = None) -> None:
+    """Start anvil in the background with its state kept in the data directory."""
+    status = _session(data_dir=data_dir).anvil.start()
+    console.print(f"[green]✔[/green] anvil runs at {status.url} (pid {status.pid})")
+
+
+@chain_app.command("stop")
+def chain_stop(data_dir: DataDirOpt = None) -> None:
+    """Stop the background anvil; its state is saved for the next start."""
+    stopped = _session(data_dir=data_dir).anvil.stop()
+    console.print("[green]✔[/green] anvil stopped" if stopped else "anvil was not running")
+
+
+@chain_app.command("status")
+def chain_status(data_dir: DataDirOpt = None) -> None:
+    """Whether the background anvil runs, where, and at which block."""
+    status = _session(data_dir=data_dir).anvil.status()
+    if status.running:
+        console.print(
+            f"running at {status.url} (pid {status.pid}), chain id {status.chain_id}, "
+            f"block {status.block_number}"
+        )
+    else:
+        console.print(f"not running ({status.url})")
+        raise typer.Exit(3)
+
+
+# ───────────── accounts ─────────────
+
+
+@account_app.command("new")
+def account_new(name: str, data_dir: DataDirOpt = None) -> None:
+    """Create an encrypted account NAME (passphrase from VERITAG_PASSPHRASE or a prompt)."""
+    address = _session(data_dir=data_dir).create_account(name)
+    console.print(f"[green]✔[/green] account {name}: {address}")
+
+
+@account_app.command("list")
+def account_list(data_dir: DataDirOpt = None) -> None:
+    """Names and addresses of the keystore's accounts."""
+    for name, address in _session(data_dir=data_dir).keystore.list().items():
+        console.print(f"{name:20} {address}")
+
+
+# ───────────── brands and operators ─────────────
+
+
+@brand_app.command("add")
+def brand_add(
+    name: str,
+    admin: Annotated[str, typer.Option(help="Brand admin: account name or address.")],
+    prefix: Annotated[list[str], typer.Option(help="GS1 company prefix (repeatable).")],
+    as_: AsOpt = "admin",
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Admit brand NAME with its GS1 company prefixes (registry admin only)."""
+    session = _session(chain, rpc_url, data_dir)
+    brand_id = session.registry().admit_brand(
+        session.signer(as_), session.resolve(admin), name, prefix
+    )
+    console.print(f"[green]✔[/green] brand {brand_id} '{name}' admitted ({', '.join(prefix)})")
+
+
+@operator_app.command("add")
+def operator_add(
+    operator: Annotated[str, typer.Argument(help="Account name or address.")],
+    brand: Annotated[int, typer.Option(help="Brand id.")],
+    as_: AsOpt,
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Let OPERATOR register items for a brand (brand admin only)."""
+    session = _session(chain, rpc_url, data_dir)
+    address = session.resolve(operator)
+    result = session.registry().add_operator(session.signer(as_), brand, address)
+    _done(f"{address} is an operator of brand {brand}", result)
+
+
+# ───────────── items ─────────────
+
+
+@item_app.command("register")
+def item_register(
+    item: Annotated[str | None, typer.Argument(help="GTIN/SERIAL of one item.")] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="CSV with gtin,serial columns.")
+    ] = None,
+    doc: Annotated[Path | None, typer.Option(help="Product data document to hash.")] = None,
+    claim_codes: Annotated[
+        Path | None,
+        typer.Option(help="Give each item a hidden claim code; write the codes to this CSV."),
+    ] = None,
+    as_: AsOpt = "operator",
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Register one item, or every item of a CSV (checked whole before anything is sent)."""
+    if (item is None) == (csv_file is None):
+        raise ConfigError("give either one item (GTIN/SERIAL) or --csv FILE")
+    if csv_file is not None:
+        rows = read_item_file(csv_file)
+        labels = [(r.gtin, r.serial, r.item_id) for r in rows]
+    else:
+        assert item is not None  # checked above
+        gtin, _, serial = item.partition("/")
+        one = parse_item(item)
+        labels = [(gtin, serial, one)]
+    doc_hash = Web3.keccak(doc.read_bytes()) if doc else b"\x00" * 32
+    if claim_codes is not None and claim_codes.exists():
+        raise ConfigError(f"{claim_codes} exists; refusing to overwrite hidden claim codes")
+    codes = [generate_claim_code() for _ in labels] if claim_codes else None
+    keys: list[str] | None = (
+        [claim_key(i, c).address for (_, _, i), c in zip(labels, codes, strict=True)]
+        if codes
+        else None
+    )
+    session = _session(chain, rpc_url, data_dir)
+    registry, signer = session.registry(), session.signer(as_)
+    ids = [i for _, _, i in labels]
+    if len(ids) == 1:
+        result = registry.register(signer, ids[0], doc_hash, keys[0] if keys else None)
+        _done(f"registered {labels[0][0]}/{labels[0][1]} as {ids[0].hex()}", result)
+    else:
+        _register_with_progress(registry, signer, ids, doc_hash, keys)
+    if codes and claim_codes:
+        _write_codes(claim_codes, labels, codes)
+        console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
+
+
+def _register_with_progress(
+    registry: Registry,
+    signer: LocalAccount,
+    ids: list[ItemId],
+    doc_hash: bytes,
+    keys: list[str] | None,
+) -> None:
+    columns = (TextColumn("registering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    gas = 0
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("register", total=len(ids))
+        size = registry.max_batch_size
+        for result, start in zip(
+            registry.register_many(signer, ids, doc_hash, keys),
+            range(0, len(ids), size),
+            strict=True,
+        ):
+            gas += result.gas_used
+            progress.update(task, completed=min(start + size, len(ids)))
+    console.print(f"[green]✔[/green] registered {len(ids)} items ({gas:,} gas)")
+
+
+def _write_codes(path: Path, labels: list[tuple[str, str, ItemId]], codes: list[str]) -> None:
+    import csv  # noqa: PLC0415
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["gtin", "serial", "item_id", "claim_code"])
+        for (gtin, serial, ident), code in zip(labels, codes, strict=True):
+            writer.writerow([gtin, serial, ident.hex(), code])
+    path.chmod(0o600)
+
+
+@item_app.command("ship")
+def item_ship(
+    item: ItemArg,
+    to: Annotated[str, typer.Option(help="Consignee: account name or address.")],
+    as_: AsOpt,
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ship ITEM; custody passes when the consignee receives it."""
+    session = _session(chain, rpc_url, data_dir)
+    address = session.resolve(to)
+    _done(
+        f"shipped to {address}",
+        session.registry().ship(session.signer(as_), parse_item(item), address),
+    )
+
+
+@item_app.command("transfer")
+def item_transfer(
+    item: ItemArg,
+    to: Annotated[str, typer.Option(help="New custodian: account name or address.")],
+    as_: AsOpt,
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Hand ITEM over in one step."""
+    session = _session(chain, rpc_url, data_dir)
+    address = session.resolve(to)
+    result = session.registry().transfer(session.signer(as_), parse_item(item), address)
+    _done(f"custody passed to {address}", result)
+
+
+def _simple(action: str, describe: str, help_text: str) -> None:
+    """Add `veritag item <action> ITEM --as NAME` for an action that needs no other input."""
+
+    def command(
+        item: ItemArg,
+        as_: AsOpt,
+        chain: ChainOpt = None,
+        rpc_url: RpcOpt = None,
+        data_dir: DataDirOpt = None,
+    ) -> None:
+        session = _session(chain, rpc_url, data_dir)
+        registry, ident = session.registry(), parse_item(item)
+        signer = session.signer(as_)
+        result = (
+            registry.recall(signer, [ident])
+            if action == "recall"
+            else getattr(registry, action)(signer, ident)
+        )
+        _done(f"{ident.hex()} {describe}", result)
+
+    command.__doc__ = help_text
+    item_app.command(action.replace("_", "-") if action != "record_retail_sale" else "sell")(
+        command
+    )
+
+
+_simple("receive", "received", "Take custody of a shipped ITEM (consignee only).")
+_simple("cancel_shipment", "shipment cancelled", "Call back a shipment before receipt.")
+_simple("recall", "recalled", "Recall ITEM (its brand).")
+_simple("record_retail_sale", "sold at retail; claim armed", "Record the retail sale of ITEM.")
+_simple("report_stolen", "reported stolen", "Report ITEM stolen (custodian or owner).")
+_simple("destroy", "destroyed", "Record that ITEM was destroyed (custodian or brand).")
+_simple("decommission", "decommissioned", "Take ITEM out of service (custodian or brand).")
+
+
+@item_app.command("claim")
+def item_claim(
+    item: ItemArg,
+    code: Annotated[str, typer.Option(help="The hidden claim code from the label.")],
+    owner: Annotated[str, typer.Option(help="New owner: account name or address.")],
+    as_: AsOpt,
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Claim a sold ITEM for OWNER with its hidden code; the signer only pays gas."""
+    session = _session(chain, rpc_url, data_dir)
+    registry, ident, new_owner = session.registry(), parse_item(item), session.resolve(owner)
+    signature = sign_claim(
+        ident, code, new_owner, chain_id=registry.chain_id, contract=registry.address
+    )
+    _done(
+        f"claimed for {new_owner}", registry.claim(session.signer(as_), ident, new_owner, signature)
+    )
+
+
+@item_app.command("show")
+def item_show(
+    item: ItemArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    chain: ChainOpt = None,
+    rpc_url: RpcOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Status and full on-chain history of ITEM."""
+    session = _session(chain, rpc_url, data_dir)
+    registry, ident = session.registry(), parse_item(item)
+    state = registry.item(ident)
+    if state is None:
+        console.print(f"item {ident.hex()} is not registered on chain {registry.chain_id}")
+        raise typer.Exit(4)
+    events = registry.history(ident)
+    if as_json:
+        payload = {
+            "item_id": ident.hex(),
+            "status": state.status.name.lower(),
+            "flags": [(f.name or "").lower() for f in type(state.flags) if f in state.flags],
+            "custodian": state.custodian,
+            "consignee": state.consignee,
+            "brand_id": state.brand_id,
+            "seq": state.seq,
+            "registered_while_suspended": state.registered_while_suspended,
+            "proof": {"chain_id": registry.chain_id, "contract": registry.address},
+            "history": [
+                {
+                    "seq": e.seq,
+                    "event": e.name,
+                    "block": e.block_number,
+                    "tx": e.tx_hash,
+                    "args": e.args,
+                }
+                for e in events
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    console.print(item_summary(state))
+    console.print(history_table(events))
+
+
+# ───────────── bench and demo ─────────────
+
+
+@bench_app.command("gas")
+def bench_gas(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Gas of each registry operation and of an OpenZeppelin ERC-721, in one run."""
+    from veritag.bench import GAS_TARGETS, measure_gas  # noqa: PLC0415
+
+    report = measure_gas()
+    if as_json:
+        print(json.dumps({k: v for k, v in report.as_dict().items() if k != "evm"}))
+        return
+    table = Table(title=f"gas per transaction — {report.evm}")
+    for column in ("operation", "gas", "target", "ERC-721 baseline", "ratio"):
+        table.add_column(column, justify="right" if column != "operation" else "left")
+    for key, target in GAS_TARGETS.items():
+        value = int(report.as_dict()[key])
+        baseline = report.baseline_for(key)
+        mark = "[green]✔[/green]" if value <= target else "[red]✘[/red]"
+        table.add_row(
+            key,
+            f"{value:,}",
+            f"≤ {target:,} {mark}",
+            f"{baseline:,}" if baseline else "—",
+            f"{value / baseline:.2f}" if baseline else "—",
+        )
+    console.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""
+    from veritag.demo import run_demo  # noqa: PLC0415
+
+    run_demo(console)
+
+
+def main() -> None:
+    """Entry point: turn Veritag's own errors into a readable message and exit code 1."""
+    try:
+        app()
+    except VeritagError as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(1)
