@@ -97,6 +97,8 @@ interface IProvenanceRegistry {
     error InvalidClaimSignature(bytes32 itemId, address signer);
     /// @notice A batch must hold 1 to `max` items; this one holds `size`.
     error BatchSize(uint256 size, uint256 max);
+    /// @notice The registry admin role cannot be renounced (only transferred in two steps).
+    error RenounceDisabled();
     /// @notice Two arrays that go together have different lengths.
     error LengthMismatch(uint256 expected, uint256 actual);
 
@@ -175,16 +177,20 @@ interface IProvenanceRegistry {
 
     /// @notice Suspend `brandId` from `since` (may be in the past). Registry admin only.
     /// @dev Registration is refused from `since` on; items registered at or after `since`
-    ///      report `registeredWhileSuspended`.
+    ///      report `registeredWhileSuspended`, also after a reinstatement. Suspending an
+    ///      already suspended brand can move `since` earlier, never later.
     function suspendBrand(uint32 brandId, uint40 since) external;
 
-    /// @notice Lift the suspension of `brandId`. Registry admin only.
+    /// @notice Lift the suspension of `brandId`; items registered while it held stay flagged.
+    ///         Registry admin only.
     function reinstateBrand(uint32 brandId) external;
 
-    /// @notice Suspend `operator` from `since` (may be in the past). Registry admin or its brand admin.
+    /// @notice Suspend `operator` (a compromised key) from `since` (may be in the past).
+    ///         Registry admin or its brand admin. `since` can move earlier, never later.
     function suspendOperator(address operator, uint40 since) external;
 
-    /// @notice Lift the suspension of `operator`. Registry admin or its brand admin.
+    /// @notice Lift the suspension of `operator`; items it registered while suspended stay
+    ///         flagged. Registry admin only, so a compromised brand admin cannot undo it.
     function reinstateOperator(address operator) external;
 
     // ─────────────────────────── brand roles ──────────────────────────

@@ -39,6 +39,12 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
         uint40 suspendedFrom;
     }
 
+    /// @dev A closed suspension: registrations in [from, until) were made while suspended.
+    struct Window {
+        uint40 from;
+        uint40 until;
+    }
+
     mapping(bytes32 itemId => ItemRecord) private _items;
     /// @dev The custodian of an item in transit. Left stale after receipt on purpose (it is
     ///      only read while InTransit), so the item's next shipment rewrites a non-zero slot
@@ -48,6 +54,11 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     mapping(uint32 brandId => Brand) private _brands;
     mapping(address account => Operator) private _operators;
     mapping(uint24 operatorId => address) private _operatorAccounts;
+    /// @dev Closed suspension windows, kept so that items registered inside one stay flagged
+    ///      after a reinstatement. The open (current) suspension lives in Brand/Operator,
+    ///      where registration reads it without touching these arrays.
+    mapping(uint32 brandId => Window[]) private _pastBrandSuspensions;
+    mapping(address operator => Window[]) private _pastOperatorSuspensions;
     mapping(uint32 brandId => mapping(address partner => bool)) private _partners;
     /// @dev keccak256(prefix) → owning brand. `_prefixCovered` marks every shorter prefix
     ///      of an assigned one, so no assigned prefix can extend or be extended by another.
@@ -92,32 +103,41 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     /// @inheritdoc IProvenanceRegistry
     function suspendBrand(uint32 brandId, uint40 since) external onlyOwner {
-        _requireBrand(brandId);
-        if (since == 0) revert InvalidSuspensionTime();
-        _brands[brandId].suspendedFrom = since;
+        Brand storage brand = _requireBrand(brandId);
+        since = _earliest(brand.suspendedFrom, since);
+        brand.suspendedFrom = since;
         emit BrandSuspended(brandId, since);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function reinstateBrand(uint32 brandId) external onlyOwner {
-        _requireBrand(brandId);
-        _brands[brandId].suspendedFrom = 0;
+        Brand storage brand = _requireBrand(brandId);
+        _archiveSuspension(brand.suspendedFrom, _pastBrandSuspensions[brandId]);
+        brand.suspendedFrom = 0;
         emit BrandReinstated(brandId);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function suspendOperator(address operator, uint40 since) external {
         uint32 brandId = _requireOperatorGovernor(operator);
-        if (since == 0) revert InvalidSuspensionTime();
-        _operators[operator].suspendedFrom = since;
+        Operator storage op = _operators[operator];
+        since = _earliest(op.suspendedFrom, since);
+        op.suspendedFrom = since;
         emit OperatorSuspended(brandId, operator, since);
     }
 
     /// @inheritdoc IProvenanceRegistry
-    function reinstateOperator(address operator) external {
-        uint32 brandId = _requireOperatorGovernor(operator);
-        _operators[operator].suspendedFrom = 0;
-        emit OperatorReinstated(brandId, operator);
+    function reinstateOperator(address operator) external onlyOwner {
+        Operator storage op = _operators[operator];
+        if (op.brandId == 0) revert NotOperator(operator);
+        _archiveSuspension(op.suspendedFrom, _pastOperatorSuspensions[operator]);
+        op.suspendedFrom = 0;
+        emit OperatorReinstated(op.brandId, operator);
+    }
+
+    /// @notice Disabled: a registry without an admin could never admit or suspend anyone again.
+    function renounceOwnership() public pure override {
+        revert RenounceDisabled();
     }
 
     // ─────────────────────────── brand roles ──────────────────────────
@@ -347,8 +367,11 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
             operator: operator,
             consignee: status == Status.InTransit ? item.holder() : address(0),
             claimable: status == Status.Sold && _claimKeys[itemId] != address(0),
-            registeredWhileSuspended: _suspendedAt(op.suspendedFrom, item.registeredAt())
-                || _suspendedAt(_brands[op.brandId].suspendedFrom, item.registeredAt())
+            registeredWhileSuspended: _registeredWhileSuspended(
+                item.registeredAt(), op.suspendedFrom, _pastOperatorSuspensions[operator]
+            ) || _registeredWhileSuspended(
+                item.registeredAt(), _brands[op.brandId].suspendedFrom, _pastBrandSuspensions[op.brandId]
+            )
         });
     }
 
@@ -525,7 +548,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
         if (_requireBrand(brandId).admin != msg.sender) revert NotBrandAdmin(brandId, msg.sender);
     }
 
-    /// @dev The registry admin or the operator's own brand admin may (un)suspend it.
+    /// @dev The registry admin or the operator's own brand admin may suspend it.
     function _requireOperatorGovernor(address operator) private view returns (uint32 brandId) {
         brandId = _operators[operator].brandId;
         if (brandId == 0) revert NotOperator(operator);
@@ -565,6 +588,31 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     function _now() private view returns (uint32) {
         return uint32(block.timestamp); // seconds; fits until 2106
+    }
+
+    /// @dev A suspension can be moved back in time but never shortened, except by the
+    ///      registry admin's reinstatement: a compromised brand admin cannot unflag items.
+    function _earliest(uint40 current, uint40 since) private pure returns (uint40) {
+        if (since == 0) revert InvalidSuspensionTime();
+        return current != 0 && current < since ? current : since;
+    }
+
+    /// @dev Keeps the window a suspension covered, if it had started, before it is lifted.
+    function _archiveSuspension(uint40 from, Window[] storage past) private {
+        uint40 until = uint40(block.timestamp);
+        if (from != 0 && from < until) past.push(Window(from, until));
+    }
+
+    function _registeredWhileSuspended(uint32 registeredAt, uint40 current, Window[] storage past)
+        private
+        view
+        returns (bool)
+    {
+        if (_suspendedAt(current, registeredAt)) return true;
+        for (uint256 i; i < past.length; ++i) {
+            if (registeredAt >= past[i].from && registeredAt < past[i].until) return true;
+        }
+        return false;
     }
 
     function _suspendedAt(uint40 suspendedFrom, uint256 time) private pure returns (bool) {

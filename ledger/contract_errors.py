@@ -7,8 +7,8 @@ addresses checksummed, ``Status`` as :class:`Status`) and reads like a sentence:
 
     NotCustodian: item 0x12ab…cdef is held by 0x34…, not 0x56…
 
-:func:`decode_revert` turns raw revert data into the right instance; a test checks that every
-error in the ABI has its class here.
+:meth:`ErrorDecoder.decode` turns raw revert data into the right instance; a test checks that
+every error in the ABI has its class here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -115,6 +116,11 @@ class InvalidSuspensionTime(RegistryError):
 class ZeroAddress(RegistryError):
     status = 422
     template = "the zero address is not a valid party"
+
+
+class RenounceDisabled(RegistryError):
+    status = 403
+    template = "the registry admin role cannot be renounced, only handed over in two steps"
 
 
 class OwnableUnauthorizedAccount(RegistryError):
@@ -248,6 +254,15 @@ class ErrorDecoder:
             if isinstance(data, str)
             else data
         )
+        try:
+            return self._decode(raw)
+        except (DecodingError, ValueError):  # truncated, bad UTF-8, a Status out of range
+            hex_data = "0x" + raw.hex()
+            return UnknownContractError(
+                hex_data, f"the contract reverted with malformed data {short(hex_data)}"
+            )
+
+    def _decode(self, raw: bytes) -> ContractError:
         selector, body = raw[:4], raw[4:]
         if selector == _ERROR_SELECTOR:
             (reason,) = decode(["string"], body)
