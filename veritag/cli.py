@@ -10,13 +10,14 @@ from typing import Annotated
 import typer
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from web3 import Web3
 
 from ledger.claims import claim_key, generate_claim_code, sign_claim
 from ledger.errors import ConfigError, VeritagError
-from ledger.identifiers import ItemId, item_id, parse_item_id
+from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.item_file import read_item_file
 from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
@@ -49,6 +50,8 @@ for sub, name in [
     app.add_typer(sub, name=name)
 
 console = Console()
+# Errors and refusals go to stderr unwrapped: piped, Rich would break lines at 80 columns.
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 # ───────────── shared options ─────────────
 
@@ -190,7 +193,9 @@ def brand_add(
     brand_id = session.registry().admit_brand(
         session.signer(as_), session.resolve(admin), name, prefix
     )
-    console.print(f"[green]✔[/green] brand {brand_id} '{name}' admitted ({', '.join(prefix)})")
+    console.print(
+        f"[green]✔[/green] brand {brand_id} '{escape(name)}' admitted ({', '.join(prefix)})"
+    )
 
 
 @operator_app.command("add")
@@ -236,9 +241,11 @@ def item_register(
         labels = [(r.gtin, r.serial, r.item_id) for r in rows]
     else:
         assert item is not None  # checked above
-        gtin, _, serial = item.partition("/")
-        one = parse_item(item)
-        labels = [(gtin, serial, one)]
+        gtin, sep, serial = item.partition("/")
+        if not sep:
+            raise ConfigError(f"item {item!r} must be GTIN/SERIAL (e.g. 00614141123452/A1)")
+        gtin, serial = validate_gtin(gtin), validate_serial(serial)
+        labels = [(gtin, serial, item_id(gtin, serial))]
     doc_hash = Web3.keccak(doc.read_bytes()) if doc else b"\x00" * 32
     if claim_codes is not None and claim_codes.exists():
         raise ConfigError(f"{claim_codes} exists; refusing to overwrite hidden claim codes")
@@ -250,15 +257,17 @@ def item_register(
     )
     session = _session(chain, rpc_url, data_dir)
     registry, signer = session.registry(), session.signer(as_)
+    if codes and claim_codes:
+        # Written before anything is sent: a registered item whose code was lost could
+        # never be claimed, while a code of an item that failed to register is harmless.
+        _write_codes(claim_codes, labels, codes)
+        console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
     ids = [i for _, _, i in labels]
     if len(ids) == 1:
         result = registry.register(signer, ids[0], doc_hash, keys[0] if keys else None)
         _done(f"registered {labels[0][0]}/{labels[0][1]} as {ids[0].hex()}", result)
     else:
         _register_with_progress(registry, signer, ids, doc_hash, keys)
-    if codes and claim_codes:
-        _write_codes(claim_codes, labels, codes)
-        console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
 
 
 def _register_with_progress(
@@ -398,7 +407,7 @@ def item_show(
     registry, ident = session.registry(), parse_item(item)
     state = registry.item(ident)
     if state is None:
-        console.print(f"item {ident.hex()} is not registered on chain {registry.chain_id}")
+        err_console.print(f"item {ident.hex()} is not registered on chain {registry.chain_id}")
         raise typer.Exit(4)
     events = registry.history(ident)
     if as_json:
@@ -471,5 +480,5 @@ def main() -> None:
     try:
         app()
     except VeritagError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(1)

@@ -87,8 +87,7 @@ def test_memory_chain_has_ten_funded_dev_accounts_with_their_keys() -> None:
         assert chain.w3.eth.get_balance(account.address) == 1_000_000 * ETHER
 
 
-def test_memory_chain_fits_a_25m_gas_transaction() -> None:
-    chain = connect_memory()
+def test_block_gas_limit_fits_a_25m_gas_transaction(chain: Chain) -> None:
     sender, receiver = chain.dev_accounts[:2]
 
     receipt = send_eip1559(chain, sender, receiver.address, 1, gas=25_000_000)
