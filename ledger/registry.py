@@ -311,9 +311,11 @@ class Registry:
 
     # ───────────── views ─────────────
 
-    def item(self, item: ItemId) -> ItemState | None:
-        """The item's current state, or None if it was never registered."""
-        raw = self.contract.functions.getItem(item.value).call()
+    def item(self, item: ItemId, *, block: int | None = None) -> ItemState | None:
+        """The item's state (at ``block``, default the latest), or None if not registered."""
+        raw = self.contract.functions.getItem(item.value).call(
+            block_identifier="latest" if block is None else block
+        )
         (
             custodian,
             status,
@@ -379,13 +381,13 @@ class Registry:
     def claim_digest(self, item: ItemId, new_owner: str) -> bytes:
         return bytes(self.contract.functions.claimDigest(item.value, _checksum(new_owner)).call())
 
-    def history(self, item: ItemId) -> list[ItemEvent]:
-        """Every event of ``item`` from the chain's logs, in order (registration is seq 1)."""
+    def history(self, item: ItemId, *, block: int | None = None) -> list[ItemEvent]:
+        """Every event of ``item`` up to ``block`` (default latest), in order (seq 1 first)."""
         logs = self.w3.eth.get_logs(
             {
                 "address": self.address,
                 "fromBlock": self.deploy_block,
-                "toBlock": "latest",
+                "toBlock": "latest" if block is None else block,
                 "topics": [None, item.hex()],
             }
         )

@@ -1,0 +1,203 @@
+"""A scan or a listing check → one verdict, with reasons and a proof, read from the chain.
+
+Everything here comes from the chain alone (the item's state, its event logs, the brand that
+owns the GS1 company prefix), at one pinned block, so the answer can be re-checked by anyone
+with the proof: chain id, contract, block of the answer, the item's sequence number and the
+block and transaction of every custody event. Signals only the store knows (scan analytics,
+product documents) are added by the caller as further reasons.
+
+Verdict precedence, first match wins:
+
+==============  ==========================================================================
+counterfeit     no brand registered this code under its own prefix, or the item is destroyed
+unknown         the GTIN's prefix belongs to no registered brand
+stolen          registered, reported stolen
+recalled        registered, recalled by its brand
+suspect         registered, but a risk signal holds (suspended key, decommissioned, …)
+authentic       registered, under its brand's own prefix, and nothing above holds
+==============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.contract_errors import Status
+from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
+from ledger.registry import Flag, ItemEvent, ItemState, Registry
+
+__all__ = ["CustodyStep", "Proof", "Reason", "Verdict", "VerdictKind", "verify_item"]
+
+
+class VerdictKind(enum.StrEnum):
+    AUTHENTIC = "authentic"
+    SUSPECT = "suspect"
+    COUNTERFEIT = "counterfeit"
+    RECALLED = "recalled"
+    STOLEN = "stolen"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A machine-readable reason code with a sentence for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CustodyStep:
+    """One event of the item's history, as a person reads it."""
+
+    seq: int
+    event: str
+    from_: str | None
+    to: str | None
+    time: int
+    block: int
+    transaction: str
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What anyone needs to re-check the answer on chain."""
+
+    chain_id: int
+    contract: str
+    block: int
+    seq: int
+    events: tuple[tuple[int, int, str], ...]
+    """``(seq, block, transaction)`` of every event of the item."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: VerdictKind
+    reasons: tuple[Reason, ...]
+    gtin: str
+    serial: str
+    item_id: ItemId
+    brand_id: int | None
+    state: ItemState | None
+    custody: tuple[CustodyStep, ...]
+    proof: Proof
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def verify_item(registry: Registry, gtin: str, serial: str) -> Verdict:
+    """The verdict for the item with this GTIN and serial, read at the chain's latest block."""
+    gtin, serial = validate_gtin(gtin), validate_serial(serial)
+    ident = item_id(gtin, serial)
+    block = registry.w3.eth.block_number
+    state = registry.item(ident, block=block)
+    prefix_owner = registry.brand_of_gtin(gtin)
+    events = registry.history(ident, block=block) if state else []
+    custody = tuple(_steps(registry, events, state.operator if state else None))
+    proof = Proof(
+        chain_id=registry.chain_id,
+        contract=registry.address,
+        block=block,
+        seq=state.seq if state else 0,
+        events=tuple((e.seq, e.block_number, e.tx_hash) for e in events),
+    )
+    kind, reasons = _judge(state, prefix_owner, gtin, len(events))
+    brand_id = state.brand_id if state else prefix_owner
+    return Verdict(kind, tuple(reasons), gtin, serial, ident, brand_id, state, custody, proof)
+
+
+def _judge(
+    state: ItemState | None, prefix_owner: int | None, gtin: str, indexed: int
+) -> tuple[VerdictKind, list[Reason]]:
+    if state is None:
+        if prefix_owner is None:
+            return VerdictKind.UNKNOWN, [
+                Reason("unknown_prefix", f"GTIN {gtin} belongs to no brand registered here")
+            ]
+        return VerdictKind.COUNTERFEIT, [
+            Reason(
+                "unregistered_code",
+                f"brand {prefix_owner} owns GTIN {gtin}'s prefix but never registered this serial",
+            )
+        ]
+    reasons: list[Reason] = []
+    if prefix_owner != state.brand_id:
+        reasons.append(
+            Reason(
+                "prefix_not_owned",
+                f"registered by brand {state.brand_id}, but GTIN {gtin}'s prefix belongs to "
+                f"{'brand ' + str(prefix_owner) if prefix_owner else 'no registered brand'}",
+            )
+        )
+    if state.status is Status.DESTROYED:
+        reasons.append(Reason("destroyed", "the brand or custodian recorded it destroyed"))
+    if reasons:
+        return VerdictKind.COUNTERFEIT, reasons
+    if Flag.STOLEN in state.flags:
+        reasons.append(Reason("stolen", "its custodian reported it stolen"))
+    if Flag.RECALLED in state.flags:
+        reasons.append(Reason("recalled", "its brand recalled it"))
+    if state.status is Status.DECOMMISSIONED:
+        reasons.append(Reason("decommissioned", "it was taken out of service"))
+    if state.registered_while_suspended:
+        reasons.append(
+            Reason("suspended_key", "registered while its brand or operator key was suspended")
+        )
+    if indexed != state.seq:
+        reasons.append(
+            Reason("incomplete_history", f"{indexed} of {state.seq} events found in the logs")
+        )
+    if Flag.STOLEN in state.flags:
+        return VerdictKind.STOLEN, reasons
+    if Flag.RECALLED in state.flags:
+        return VerdictKind.RECALLED, reasons
+    if reasons:
+        return VerdictKind.SUSPECT, reasons
+    return VerdictKind.AUTHENTIC, [Reason("registered", _authentic_message(state))]
+
+
+def _authentic_message(state: ItemState) -> str:
+    holder = "its owner" if Flag.CLAIMED in state.flags else "its custodian"
+    return f"registered by brand {state.brand_id}; {state.status.label}, held by {holder}"
+
+
+_PARTIES = {
+    "ItemRegistered": (None, None),
+    "BatchItemRegistered": (None, None),
+    "ItemShipped": ("from", "to"),
+    "ItemReceived": (None, "by"),
+    "ShipmentCancelled": (None, "by"),
+    "CustodyTransferred": ("from", "to"),
+    "RetailSaleRecorded": ("retailer", None),
+    "ItemClaimed": (None, "owner"),
+}
+
+
+_REGISTRATIONS = frozenset({"ItemRegistered", "BatchItemRegistered"})
+
+
+def _steps(registry: Registry, events: list[ItemEvent], operator: str | None) -> list[CustodyStep]:
+    times: dict[int, int] = {}
+    steps = []
+    for event in events:
+        if event.block_number not in times:
+            times[event.block_number] = int(
+                registry.w3.eth.get_block(event.block_number)["timestamp"]
+            )
+        sender_key, receiver_key = _PARTIES.get(event.name, (None, "by"))
+        steps.append(
+            CustodyStep(
+                seq=event.seq,
+                event=event.name,
+                from_=event.args.get(sender_key) if sender_key else None,
+                to=operator
+                if event.name in _REGISTRATIONS
+                else (event.args.get(receiver_key) if receiver_key else None),
+                time=times[event.block_number],
+                block=event.block_number,
+                transaction=event.tx_hash,
+            )
+        )
+    return steps
