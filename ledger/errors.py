@@ -12,9 +12,18 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     │   ├── InvalidGTIN
     │   ├── InvalidSerial
     │   ├── InvalidItemId
-    │   └── InvalidCompanyPrefix
+    │   ├── InvalidCompanyPrefix
+    │   └── InvalidDigitalLink      a Digital Link GS1's parser refuses, or one naming no item
     ├── InputFileError              a CSV or similar file has bad rows (all of them listed)
-    └── AccountError                keystore missing, wrong passphrase, unknown account
+    ├── LabelError (ValueError)     a label or label sheet cannot be printed from what was given
+    ├── AccountError                keystore missing, wrong passphrase, unknown account
+    └── StoreError                  the store (database) and the index it keeps of the chain
+        ├── StoreUnavailable        the database cannot be reached
+        ├── InvalidRecord (ValueError)  a code, document or scan to record is malformed
+        ├── StoreMismatch           the store indexes another chain or registry
+        ├── IndexIncomplete         an item's indexed history lacks events the chain has
+        ├── IndexConflict           the store holds another event than the chain for a seq
+        └── ReorgTooDeep            the chain changed below the blocks the indexer can roll back
 
 Each error keeps the data that explains it as attributes and builds its message from them.
 ``status`` is the HTTP status the API answers with; the API maps it in one place.
@@ -107,6 +116,21 @@ class InvalidCompanyPrefix(IdentifierError):
         super().__init__(f"invalid GS1 Company Prefix {value!r}: {reason}")
 
 
+class InvalidDigitalLink(IdentifierError):
+    """A GS1 Digital Link URI is malformed, or does not name the item that is asked of it.
+
+    ``position`` is the 1-based character position in ``uri`` where the problem starts,
+    or ``None`` when it is about the URI as a whole.
+    """
+
+    def __init__(self, uri: str, reason: str, position: int | None = None) -> None:
+        self.uri = uri
+        self.reason = reason
+        self.position = position
+        where = f" (at character {position})" if position is not None else ""
+        super().__init__(f"invalid GS1 Digital Link {uri!r}: {reason}{where}")
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """One bad field of one row of an input file."""
@@ -134,7 +158,115 @@ class InputFileError(VeritagError):
         )
 
 
+class LabelError(VeritagError, ValueError):
+    """A label or label sheet cannot be printed: empty text, code and text disagree, no room."""
+
+    status = 422
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"cannot print {what}: {reason}")
+
+
 class AccountError(VeritagError):
     """An account or keystore cannot be used (missing, wrong passphrase, unknown name)."""
 
     status = 400
+
+
+class StoreError(VeritagError):
+    """The store cannot do what was asked, or its index disagrees with the chain."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (or refused the connection)."""
+
+    status = 503
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"cannot use the database at {url}: {reason}; check VERITAG_DATABASE_URL and that "
+            "the server runs"
+        )
+
+
+class InvalidRecord(StoreError, ValueError):
+    """A code, product document or scan handed to the store is malformed; nothing was saved."""
+
+    status = 422
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"cannot record {what}: {reason}")
+
+
+class StoreMismatch(StoreError):
+    """The store holds the index of another chain or registry than the one given."""
+
+    def __init__(
+        self, stored_chain_id: int, stored_contract: str, chain_id: int, contract: str
+    ) -> None:
+        self.stored_chain_id = stored_chain_id
+        self.stored_contract = stored_contract
+        self.chain_id = chain_id
+        self.contract = contract
+        super().__init__(
+            f"the store indexes registry {stored_contract} on chain {stored_chain_id}, not "
+            f"{contract} on chain {chain_id}; use another database, or `veritag index --rebuild` "
+            "to re-index this one from the new registry"
+        )
+
+
+class IndexIncomplete(StoreError):
+    """An item's indexed history is not events 1..seq of what the chain holds for it."""
+
+    status = 503
+
+    def __init__(
+        self, item_id: str, indexed: int, on_chain: int, missing: tuple[int, ...] = ()
+    ) -> None:
+        self.item_id = item_id
+        self.indexed = indexed
+        self.on_chain = on_chain
+        self.missing = missing
+        gaps = f" (missing seq {', '.join(map(str, missing))})" if missing else ""
+        super().__init__(
+            f"item {item_id}: the store holds {indexed} event(s), the chain {on_chain}{gaps}; "
+            "run `veritag index` to catch up, or `veritag index --rebuild` if this persists"
+        )
+
+
+class IndexConflict(StoreError):
+    """The store holds a different event than the chain for one sequence number of an item."""
+
+    def __init__(self, item_id: str, seq: int, stored_tx: str, chain_tx: str) -> None:
+        self.item_id = item_id
+        self.seq = seq
+        self.stored_tx = stored_tx
+        self.chain_tx = chain_tx
+        super().__init__(
+            f"item {item_id}, seq {seq}: the store holds the event of transaction {stored_tx}, "
+            f"the chain that of {chain_tx}; the chain was reorganised below the indexed "
+            "blocks: run `veritag index --rebuild`"
+        )
+
+
+class ReorgTooDeep(StoreError):
+    """The chain replaced blocks the indexer took as final; it cannot roll back that far."""
+
+    status = 503
+
+    def __init__(self, block: int, oldest_kept: int, confirmations: int) -> None:
+        self.block = block
+        self.oldest_kept = oldest_kept
+        self.confirmations = confirmations
+        super().__init__(
+            f"the chain no longer holds indexed block {block}, and no block hash kept down to "
+            f"block {oldest_kept} matches it: the reorganisation is deeper than the "
+            f"{confirmations} confirmation(s) the index allows for; run `veritag index "
+            "--rebuild` and raise VERITAG_CONFIRMATIONS"
+        )

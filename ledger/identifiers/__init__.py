@@ -1,0 +1,38 @@
+"""GS1 identifiers: GTIN, serial, company prefix, the canonical item key and Digital Links.
+
+``ledger.identifiers.keys`` checks GS1 keys and computes the item id;
+``ledger.identifiers.digital_link`` parses and builds GS1 Digital Link URIs. Import from
+here; the names below are the public surface.
+"""
+
+from ledger.errors import InvalidDigitalLink
+from ledger.identifiers.digital_link import DigitalLink, build_digital_link, parse_digital_link
+from ledger.identifiers.keys import (
+    GTIN,
+    ItemId,
+    Serial,
+    check_digit,
+    gs1_company_prefix_candidates,
+    item_id,
+    parse_item_id,
+    validate_company_prefix,
+    validate_gtin,
+    validate_serial,
+)
+
+__all__ = [
+    "GTIN",
+    "DigitalLink",
+    "InvalidDigitalLink",
+    "ItemId",
+    "Serial",
+    "build_digital_link",
+    "check_digit",
+    "gs1_company_prefix_candidates",
+    "item_id",
+    "parse_digital_link",
+    "parse_item_id",
+    "validate_company_prefix",
+    "validate_gtin",
+    "validate_serial",
+]
