@@ -43,3 +43,14 @@ class Settings(BaseSettings):
         description="PBKDF2 iterations for new keystore files; unset = eth-account's scrypt "
         "default. Lower only for tests.",
     )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; unset = the SQLite file "
+        "`<data dir>/veritag.sqlite`. PostgreSQL: `postgresql+psycopg://user@host/db`.",
+    )
+    confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="Blocks below the head before the indexer treats a block as final; the "
+        "deepest reorganisation it can roll back. Raise it on public networks.",
+    )
