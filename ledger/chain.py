@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -214,9 +215,23 @@ def connect_memory(*, accounts: int = 10, gas_limit: int = MEMORY_GAS_LIMIT) -> 
         genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=accounts),
     )
     tester = EthereumTester(backend=backend, auto_mine_transactions=True)
-    w3 = Web3(EthereumTesterProvider(tester))
+    w3 = Web3(_serialised(EthereumTesterProvider(tester)))
     dev_accounts = [Account.from_key(key.to_bytes()) for key in backend.account_keys]
     return Chain(w3, "memory", dev_accounts)
+
+
+def _serialised(provider: Any) -> Any:
+    """Let one request at a time into eth-tester: py-evm's state is not thread-safe, and the
+    API serves requests and runs its indexer on several threads."""
+    lock = threading.Lock()
+    unlocked = provider.make_request
+
+    def make_request(method: RPCEndpoint, params: Any) -> Any:
+        with lock:
+            return unlocked(method, params)
+
+    provider.make_request = make_request
+    return provider
 
 
 def connect_rpc(url: str, *, expected_chain_id: int | None = None, timeout: float = 10) -> Chain:

@@ -378,6 +378,27 @@ class Registry:
     def is_partner(self, brand_id: int, address: str) -> bool:
         return bool(self.contract.functions.isPartner(brand_id, _checksum(address)).call())
 
+    def brand_name(self, brand_id: int) -> str | None:
+        """The name the brand was admitted under (from its BrandAdmitted event)."""
+        logs = self.contract.events.BrandAdmitted().get_logs(
+            argument_filters={"brandId": brand_id}, from_block=self.deploy_block
+        )
+        return str(logs[0]["args"]["name"]) if logs else None
+
+    def doc_hash(self, events: Sequence[ItemEvent]) -> str | None:
+        """The product document hash an item was registered with (its batch's, for batches)."""
+        for event in events:
+            if event.name == "ItemRegistered":
+                return str(event.args["docHash"])
+            if event.name == "BatchItemRegistered":
+                logs = self.contract.events.BatchRegistered().get_logs(
+                    argument_filters={"batchId": event.args["batchId"]},
+                    from_block=event.block_number,
+                    to_block=event.block_number,
+                )
+                return "0x" + bytes(logs[0]["args"]["docHash"]).hex() if logs else None
+        return None
+
     def claim_digest(self, item: ItemId, new_owner: str) -> bytes:
         return bytes(self.contract.functions.claimDigest(item.value, _checksum(new_owner)).call())
 

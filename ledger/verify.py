@@ -21,8 +21,7 @@ authentic       registered, under its brand's own prefix, and nothing above hold
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from ledger.contract_errors import Status
 from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
@@ -56,6 +55,8 @@ class CustodyStep:
     event: str
     from_: str | None
     to: str | None
+    by: str | None
+    """Who acted, for status changes (recall, theft report, sale, destruction)."""
     time: int
     block: int
     transaction: str
@@ -84,7 +85,8 @@ class Verdict:
     state: ItemState | None
     custody: tuple[CustodyStep, ...]
     proof: Proof
-    extra: dict[str, Any] = field(default_factory=dict)
+    doc_hash: str | None = None
+    """keccak256 of the product data document, as recorded on chain at registration."""
 
 
 def verify_item(registry: Registry, gtin: str, serial: str) -> Verdict:
@@ -105,7 +107,18 @@ def verify_item(registry: Registry, gtin: str, serial: str) -> Verdict:
     )
     kind, reasons = _judge(state, prefix_owner, gtin, len(events))
     brand_id = state.brand_id if state else prefix_owner
-    return Verdict(kind, tuple(reasons), gtin, serial, ident, brand_id, state, custody, proof)
+    return Verdict(
+        kind,
+        tuple(reasons),
+        gtin,
+        serial,
+        ident,
+        brand_id,
+        state,
+        custody,
+        proof,
+        doc_hash=registry.doc_hash(events),
+    )
 
 
 def _judge(
@@ -170,12 +183,17 @@ _PARTIES = {
     "ItemReceived": (None, "by"),
     "ShipmentCancelled": (None, "by"),
     "CustodyTransferred": ("from", "to"),
-    "RetailSaleRecorded": ("retailer", None),
+    "RetailSaleRecorded": (None, None),
     "ItemClaimed": (None, "owner"),
 }
 
 
 _REGISTRATIONS = frozenset({"ItemRegistered", "BatchItemRegistered"})
+
+
+def _actor(event: ItemEvent) -> str | None:
+    value = event.args.get("by") or event.args.get("retailer")
+    return str(value) if value else None
 
 
 def _steps(registry: Registry, events: list[ItemEvent], operator: str | None) -> list[CustodyStep]:
@@ -186,7 +204,7 @@ def _steps(registry: Registry, events: list[ItemEvent], operator: str | None) ->
             times[event.block_number] = int(
                 registry.w3.eth.get_block(event.block_number)["timestamp"]
             )
-        sender_key, receiver_key = _PARTIES.get(event.name, (None, "by"))
+        sender_key, receiver_key = _PARTIES.get(event.name, (None, None))
         steps.append(
             CustodyStep(
                 seq=event.seq,
@@ -195,6 +213,7 @@ def _steps(registry: Registry, events: list[ItemEvent], operator: str | None) ->
                 to=operator
                 if event.name in _REGISTRATIONS
                 else (event.args.get(receiver_key) if receiver_key else None),
+                by=None if receiver_key or event.name in _REGISTRATIONS else _actor(event),
                 time=times[event.block_number],
                 block=event.block_number,
                 transaction=event.tx_hash,

@@ -23,4 +23,14 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-echo "setup: ready (.venv and node_modules)"
+# Page tests drive Debian's Chromium (Playwright's own browser download cannot work here);
+# label tests render PDF sheets with poppler's pdftoppm and decode every code on them.
+if [ -z "${VERITAG_SKIP_SYSTEM_PACKAGES:-}" ] && ! { command -v chromium && command -v pdftoppm; } >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null
+    else
+        echo "setup: chromium/pdftoppm missing; page and sheet-render tests will skip" >&2
+    fi
+fi
+echo "setup: ready (.venv, node_modules, chromium, poppler)"

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from web3 import Web3
 
 from ledger.claims import claim_key, generate_claim_code, sign_claim
 from ledger.errors import ConfigError, VeritagError
@@ -21,7 +21,9 @@ from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, va
 from ledger.item_file import read_item_file
 from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
+from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
+from veritag.commands import index, labels, serve, verify
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -223,7 +225,10 @@ def item_register(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="CSV with gtin,serial columns.")
     ] = None,
-    doc: Annotated[Path | None, typer.Option(help="Product data document to hash.")] = None,
+    doc: Annotated[
+        Path | None,
+        typer.Option(help="Product data document (JSON): kept in the store, its hash on chain."),
+    ] = None,
     claim_codes: Annotated[
         Path | None,
         typer.Option(help="Give each item a hidden claim code; write the codes to this CSV."),
@@ -246,7 +251,8 @@ def item_register(
             raise ConfigError(f"item {item!r} must be GTIN/SERIAL (e.g. 00614141123452/A1)")
         gtin, serial = validate_gtin(gtin), validate_serial(serial)
         labels = [(gtin, serial, item_id(gtin, serial))]
-    doc_hash = Web3.keccak(doc.read_bytes()) if doc else b"\x00" * 32
+    document = read_document(doc) if doc else None
+    doc_hash = bytes(HexBytes(document_hash(document))) if document else b"\x00" * 32
     if claim_codes is not None and claim_codes.exists():
         raise ConfigError(f"{claim_codes} exists; refusing to overwrite hidden claim codes")
     codes = [generate_claim_code() for _ in labels] if claim_codes else None
@@ -262,6 +268,12 @@ def item_register(
         # never be claimed, while a code of an item that failed to register is harmless.
         _write_codes(claim_codes, labels, codes)
         console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
+    # The GTIN and serial behind each item id, and the document, never go on chain: the
+    # store keeps them. Recorded first; both are idempotent and harmless if sending fails.
+    store = session.store()
+    store.record_codes([(gtin, serial, ident.hex()) for gtin, serial, ident in labels])
+    if document is not None:
+        store.record_document(document)
     ids = [i for _, _, i in labels]
     if len(ids) == 1:
         result = registry.register(signer, ids[0], doc_hash, keys[0] if keys else None)
@@ -290,6 +302,17 @@ def _register_with_progress(
             gas += result.gas_used
             progress.update(task, completed=min(start + size, len(ids)))
     console.print(f"[green]✔[/green] registered {len(ids)} items ({gas:,} gas)")
+
+
+def read_document(path: Path) -> dict[str, object]:
+    """A product data document: a JSON object (name, model, image, lot, date, factory…)."""
+    try:
+        loaded = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON document ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a product document must be a JSON object")
+    return loaded
 
 
 def _write_codes(path: Path, labels: list[tuple[str, str, ItemId]], codes: list[str]) -> None:
@@ -473,6 +496,10 @@ def demo() -> None:
     from veritag.demo import run_demo  # noqa: PLC0415
 
     run_demo(console)
+
+
+for _commands in (labels, index, serve, verify):
+    _commands.register(app)
 
 
 def main() -> None:

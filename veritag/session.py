@@ -22,6 +22,8 @@ from ledger.chain import Chain, connect_memory, connect_rpc
 from ledger.errors import AccountError, ChainError, ConfigError
 from ledger.registry import Registry
 from ledger.settings import Settings
+from ledger.store.database import default_url, make_engine, migrate
+from ledger.store.repository import Store
 
 __all__ = ["Session"]
 
@@ -35,6 +37,7 @@ class Session:
     settings: Settings
     _registry: Registry | None = field(default=None, init=False)
     _passphrase: str | None = field(default=None, init=False)
+    _store: Store | None = field(default=None, init=False)
 
     @property
     def data_dir(self) -> Path:
@@ -61,6 +64,15 @@ class Session:
             return connect_memory()
         status = self.anvil.start()
         return connect_rpc(status.url)
+
+    def store(self) -> Store:
+        """The store (SQLite in the data directory unless VERITAG_DATABASE_URL), migrated."""
+        if self._store is None:
+            url = self.settings.database_url or default_url(self.data_dir)
+            engine = make_engine(url)
+            migrate(engine)
+            self._store = Store(engine)
+        return self._store
 
     # ───────────── registry ─────────────
 

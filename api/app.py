@@ -1,0 +1,31 @@
+"""The FastAPI application: ``create_app(services)``."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.problems import install_problem_handlers
+from api.routes import meta, scan
+from api.services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Veritag",
+        summary="Provenance ledger for supply-chain authenticity",
+        description="Scan a GS1 Digital Link to get a verdict with its proof on chain.",
+        version="0.1.0",
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(files("api") / "static")), name="static")
+    app.include_router(meta.router)
+    if services.demo_codes is not None:
+        app.include_router(meta.demo_router)
+    app.include_router(scan.router)
+    return app

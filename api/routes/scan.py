@@ -1,0 +1,105 @@
+"""The URL on every label: ``GET /01/{gtin}/21/{serial}`` → the verdict, as JSON or a page."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from importlib.resources import files
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+
+from api.schemas import VerdictPublic
+from api.services import Services, ServicesDep
+from api.verdicts import public_verdict
+from ledger.errors import ConfigError
+from ledger.identifiers import InvalidDigitalLink, build_digital_link, parse_digital_link
+from ledger.verify import Verdict, verify_item
+
+router = APIRouter(tags=["scan"])
+templates = Jinja2Templates(directory=str(files("api") / "templates"))
+
+LOCATION_HEADER = "x-veritag-location"
+"""Optional coarse location a scanning app may send: ``lat,lon`` in degrees."""
+
+
+class BadLocation(ConfigError):
+    status = 400
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(
+            f"header X-Veritag-Location {value!r} must be 'latitude,longitude' in degrees"
+        )
+
+
+@router.get(
+    "/01/{path:path}",
+    response_model=VerdictPublic,
+    summary="Scan a GS1 Digital Link",
+    description="JSON with `Accept: application/json`, a page for browsers. Query "
+    "attributes are accepted.",
+)
+def scan(request: Request, services: ServicesDep) -> Response:
+    link = parse_digital_link(str(request.url))
+    if link.gtin is None or link.serial is None:
+        raise InvalidDigitalLink(str(request.url), "a scan needs a GTIN (01) and a serial (21)")
+    verdict = verify_item(services.registry, link.gtin, link.serial)
+    count, first_seen = _record_scan(request, services, verdict)
+    base_url = str(request.base_url).rstrip("/")
+    answer = public_verdict(
+        verdict,
+        services,
+        link=build_digital_link(verdict.gtin, verdict.serial, base_url),
+        scan_count=count,
+        first_seen=first_seen,
+    )
+    if _wants_html(request):
+        return templates.TemplateResponse(request, "scan.html", {"v": answer})
+    return JSONResponse(answer.model_dump(mode="json", by_alias=True))
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def _record_scan(
+    request: Request, services: Services, verdict: Verdict
+) -> tuple[int, datetime | None]:
+    """Store the scan (hashed client data, coarse location); return the item's scan stats."""
+    item_hex = verdict.item_id.hex()
+    latitude, longitude = _location(request.headers.get(LOCATION_HEADER))
+    if services.store is None:
+        return 0, None
+    registered = verdict.state is not None
+    services.store.record_scan(
+        item_id=item_hex if registered else None,
+        gtin=verdict.gtin,
+        serial=verdict.serial,
+        scanned_at=services.clock(),
+        latitude=latitude,
+        longitude=longitude,
+        ip_hash=_hash(services, request.client.host if request.client else ""),
+        ua_hash=_hash(services, request.headers.get("user-agent", "")),
+    )
+    return services.store.scan_stats(item_hex) if registered else (0, None)
+
+
+def _location(value: str | None) -> tuple[float | None, float | None]:
+    """Rounded to 0.1° (about 11 km): coarse enough not to locate a person."""
+    if value is None:
+        return None, None
+    try:
+        lat_text, lon_text = value.split(",")
+        latitude, longitude = float(lat_text), float(lon_text)
+    except ValueError:
+        raise BadLocation(value) from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise BadLocation(value)
+    return round(latitude, 1), round(longitude, 1)
+
+
+def _hash(services: Services, value: str) -> str:
+    return hashlib.sha256(services.hash_salt + value.encode()).hexdigest()

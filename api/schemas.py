@@ -1,0 +1,83 @@
+"""What the API answers with. Output models only: nothing here is a table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "BrandPublic",
+    "CustodyStepPublic",
+    "ItemPublic",
+    "ProofEventPublic",
+    "ProofPublic",
+    "ReasonPublic",
+    "ScanStatsPublic",
+    "VerdictPublic",
+]
+
+
+class ReasonPublic(BaseModel):
+    code: str = Field(description="Machine-readable reason code.")
+    message: str = Field(description="The reason in a sentence.")
+
+
+class ItemPublic(BaseModel):
+    gtin: str
+    serial: str
+    item_id: str
+    status: str | None = Field(description="On-chain status; null when not registered.")
+    flags: list[str] = Field(default_factory=list)
+    product: dict[str, Any] | None = Field(
+        default=None, description="The product data document, only when its hash matches."
+    )
+
+
+class BrandPublic(BaseModel):
+    id: int
+    name: str | None
+
+
+class CustodyStepPublic(BaseModel):
+    seq: int
+    event: str
+    from_: str | None = Field(default=None, serialization_alias="from")
+    to: str | None = None
+    by: str | None = Field(default=None, description="Who acted, for status changes.")
+    time: datetime
+    block: int
+    transaction: str
+
+
+class ProofEventPublic(BaseModel):
+    seq: int
+    block: int
+    transaction: str
+
+
+class ProofPublic(BaseModel):
+    chain_id: int
+    contract: str
+    block: int = Field(description="The block the answer was read at.")
+    seq: int = Field(description="The item's on-chain sequence number (events so far).")
+    events: list[ProofEventPublic]
+    recheck: str = Field(description="A command that re-checks this answer on chain.")
+
+
+class ScanStatsPublic(BaseModel):
+    count: int
+    first_seen: datetime | None
+
+
+class VerdictPublic(BaseModel):
+    verdict: str = Field(
+        description="authentic | suspect | counterfeit | recalled | stolen | unknown"
+    )
+    reasons: list[ReasonPublic]
+    item: ItemPublic
+    brand: BrandPublic | None
+    custody: list[CustodyStepPublic]
+    proof: ProofPublic
+    scan: ScanStatsPublic

@@ -1,0 +1,108 @@
+"""Turn a chain verdict plus what the store knows into the public answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from api.schemas import (
+    BrandPublic,
+    CustodyStepPublic,
+    ItemPublic,
+    ProofEventPublic,
+    ProofPublic,
+    ReasonPublic,
+    ScanStatsPublic,
+    VerdictPublic,
+)
+from api.services import Services
+from ledger.registry import Flag
+from ledger.verify import Verdict, VerdictKind
+
+__all__ = ["public_verdict"]
+
+
+def public_verdict(
+    verdict: Verdict,
+    services: Services,
+    *,
+    link: str,
+    scan_count: int,
+    first_seen: datetime | None,
+) -> VerdictPublic:
+    """``link`` is the item's canonical Digital Link, quoted in the re-check command."""
+    reasons = [ReasonPublic(code=r.code, message=r.message) for r in verdict.reasons]
+    product = _product(verdict, services, reasons)
+    state = verdict.state
+    kind = verdict.verdict
+    if kind is VerdictKind.AUTHENTIC and any(r.code == "document_mismatch" for r in reasons):
+        kind = VerdictKind.SUSPECT
+        reasons = [r for r in reasons if r.code != "registered"]
+    registry = services.registry
+    return VerdictPublic(
+        verdict=kind.value,
+        reasons=reasons,
+        item=ItemPublic(
+            gtin=verdict.gtin,
+            serial=verdict.serial,
+            item_id=verdict.item_id.hex(),
+            status=state.status.name.lower() if state else None,
+            flags=[(f.name or "").lower() for f in Flag if state and f in state.flags],
+            product=product,
+        ),
+        brand=(
+            BrandPublic(id=verdict.brand_id, name=services.brand_name(verdict.brand_id))
+            if verdict.brand_id
+            else None
+        ),
+        custody=[
+            CustodyStepPublic(
+                seq=s.seq,
+                event=s.event,
+                from_=s.from_,
+                to=s.to,
+                by=s.by,
+                time=datetime.fromtimestamp(s.time, UTC),
+                block=s.block,
+                transaction=s.transaction,
+            )
+            for s in verdict.custody
+        ],
+        proof=ProofPublic(
+            chain_id=verdict.proof.chain_id,
+            contract=verdict.proof.contract,
+            block=verdict.proof.block,
+            seq=verdict.proof.seq,
+            events=[
+                ProofEventPublic(seq=seq, block=block, transaction=tx)
+                for seq, block, tx in verdict.proof.events
+            ],
+            recheck=(
+                f"veritag verify {link} --rpc-url <any node of chain {registry.chain_id}> "
+                f"--contract {registry.address}"
+            ),
+        ),
+        scan=ScanStatsPublic(count=scan_count, first_seen=first_seen),
+    )
+
+
+def _product(
+    verdict: Verdict, services: Services, reasons: list[ReasonPublic]
+) -> dict[str, Any] | None:
+    """The stored product document, shown only when its hash is the one on chain."""
+    if services.store is None or verdict.doc_hash is None or verdict.state is None:
+        return None
+    document = services.store.product_document(verdict.doc_hash)
+    if document is None:
+        return None
+    from ledger.store.documents import document_hash  # noqa: PLC0415 - store is optional
+
+    if document_hash(document) != verdict.doc_hash:
+        reasons.append(
+            ReasonPublic(
+                code="document_mismatch",
+                message="the stored product data does not match the hash recorded on chain",
+            )
+        )
+        return None
+    return document

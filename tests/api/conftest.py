@@ -1,0 +1,62 @@
+"""An app on the session's in-memory chain with a real SQLite store and the demo items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services import Services
+from ledger.chain import Chain, connect_memory
+from ledger.identifiers import check_digit
+from ledger.registry import Registry
+from ledger.store.database import make_engine, migrate
+from ledger.store.repository import Store
+from veritag.demo_seed import DemoRoles, seed_demo
+
+BASE = "http://testserver"
+UNKNOWN_GTIN = "0401234500001" + str(check_digit("0401234500001"))
+"""A valid GTIN whose prefix (4012345…) no brand registered."""
+
+
+@pytest.fixture(scope="module")
+def api_chain() -> Chain:
+    return connect_memory()
+
+
+@pytest.fixture(scope="module")
+def api_registry(api_chain: Chain) -> Registry:
+    return Registry.deploy(api_chain.w3, api_chain.dev_accounts[0])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path: Path = tmp_path_factory.mktemp("store") / "veritag.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_urls(api_chain: Chain, api_registry: Registry, store: Store) -> dict[str, str]:
+    roles = DemoRoles.from_dev_accounts(api_chain.dev_accounts)
+    return seed_demo(api_registry, store, roles, BASE)
+
+
+@pytest.fixture(scope="module")
+def services(api_registry: Registry, store: Store, demo_urls: dict[str, str]) -> Services:
+    return Services(api_registry, store, hash_salt=b"test-salt", demo_codes=demo_urls)
+
+
+@pytest.fixture(scope="module")
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def path_of(url: str) -> str:
+    return url.removeprefix(BASE)

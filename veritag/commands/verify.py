@@ -1,0 +1,138 @@
+"""``veritag verify``: an item's verdict straight from the chain, no API and no database.
+
+With ``--against-api URL`` it also asks a Veritag API for the same item and compares the two
+answers field by field, so a hacked or impersonated verify page is caught.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+
+from ledger.chain import connect_rpc
+from ledger.errors import ChainError, VeritagError
+from ledger.identifiers import parse_digital_link
+from ledger.registry import Registry
+from ledger.settings import Settings
+from ledger.verify import Verdict, verify_item
+from veritag.session import Session
+
+__all__ = ["VerificationMismatch", "register"]
+
+console = Console()
+
+
+class VerificationMismatch(VeritagError):
+    """The API's answer differs from the chain's."""
+
+    status = 409
+
+    def __init__(self, differences: list[str]) -> None:
+        self.differences = differences
+        super().__init__(
+            "the API's answer differs from the chain's:\n"
+            + "\n".join(f"  {d}" for d in differences)
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``verify`` to ``app``."""
+    app.command("verify")(verify_command)
+
+
+def verify_command(
+    link: Annotated[str, typer.Argument(help="The GS1 Digital Link on the label.")],
+    *,
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="Any node of the chain.")] = None,
+    contract: Annotated[
+        str | None, typer.Option("--contract", help="Registry address (from the proof).")
+    ] = None,
+    against_api: Annotated[
+        str | None, typer.Option("--against-api", help="Compare with this API's answer.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
+    ] = None,
+) -> None:
+    """Verdict, custody and proof of the item behind LINK, read from the chain itself."""
+    parsed = parse_digital_link(link)
+    if parsed.gtin is None or parsed.serial is None:
+        raise ChainError(f"{link} names no GTIN and serial, so there is no item to verify")
+    registry = _registry(rpc_url, contract, data_dir)
+    verdict = verify_item(registry, parsed.gtin, parsed.serial)
+    summary = chain_summary(verdict)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console.print(
+            f"[bold]{verdict.verdict.value}[/bold] — "
+            + "; ".join(r.message for r in verdict.reasons)
+        )
+        console.print(
+            f"chain {verdict.proof.chain_id}, contract {verdict.proof.contract}, block "
+            f"{verdict.proof.block}, {verdict.proof.seq} event(s) on chain"
+        )
+    if against_api:
+        differences = compare(summary, _api_answer(against_api, link))
+        if differences:
+            raise VerificationMismatch(differences)
+        console.print(f"[green]✔[/green] {against_api} gives the same answer as the chain")
+
+
+def chain_summary(verdict: Verdict) -> dict[str, Any]:
+    """The parts of a verdict both the chain and the API must agree on."""
+    return {
+        "verdict": verdict.verdict.value,
+        "reasons": sorted(r.code for r in verdict.reasons),
+        "item_id": verdict.item_id.hex(),
+        "chain_id": verdict.proof.chain_id,
+        "contract": verdict.proof.contract,
+        "seq": verdict.proof.seq,
+        "events": [[seq, tx] for seq, _, tx in verdict.proof.events],
+    }
+
+
+def compare(chain: dict[str, Any], api: dict[str, Any]) -> list[str]:
+    """Field-by-field differences between the chain's summary and the API's JSON."""
+    proof = api.get("proof", {})
+    api_summary = {
+        "verdict": api.get("verdict"),
+        "reasons": sorted(r.get("code") for r in api.get("reasons", [])),
+        "item_id": api.get("item", {}).get("item_id"),
+        "chain_id": proof.get("chain_id"),
+        "contract": proof.get("contract"),
+        "seq": proof.get("seq"),
+        "events": [[e.get("seq"), e.get("transaction")] for e in proof.get("events", [])],
+    }
+    return [
+        f"{key}: chain says {chain[key]!r}, API says {api_summary[key]!r}"
+        for key in chain
+        if chain[key] != api_summary[key]
+    ]
+
+
+def _registry(rpc_url: str | None, contract: str | None, data_dir: Path | None) -> Registry:
+    if rpc_url and contract:
+        return Registry(connect_rpc(rpc_url).w3, contract)
+    overrides = {k: v for k, v in [("rpc_url", rpc_url), ("data_dir", data_dir)] if v}
+    return Session(Settings(**overrides)).registry()  # type: ignore[arg-type]
+
+
+def _api_answer(api_base: str, link: str) -> dict[str, Any]:
+    parts = urlsplit(link)
+    url = api_base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        response = httpx.get(url, headers={"accept": "application/json"}, timeout=10)
+    except httpx.HTTPError as exc:
+        raise ChainError(f"cannot reach the API at {url}: {exc}") from None
+    if response.status_code != 200:
+        raise ChainError(f"the API at {url} answered {response.status_code}: {response.text}")
+    answer: dict[str, Any] = response.json()
+    return answer
