@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 
 from fastapi import FastAPI
@@ -15,7 +17,18 @@ __all__ = ["create_app"]
 
 
 def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if services.scans is not None:
+            services.scans.start()
+        try:
+            yield
+        finally:
+            if services.scans is not None:
+                services.scans.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Veritag",
         summary="Provenance ledger for supply-chain authenticity",
         description="Scan a GS1 Digital Link to get a verdict with its proof on chain.",

@@ -6,37 +6,20 @@ answers, from the chain alone, when no database is configured.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from api.scan_writer import ScanWriter
+from api.verdict_cache import VerdictCache
 from ledger.registry import Registry
+from ledger.store.repository import Store
 
-__all__ = ["ScanStore", "Services", "ServicesDep"]
-
-
-class ScanStore(Protocol):
-    """The store's part in a scan: scan records and product documents."""
-
-    def record_scan(
-        self,
-        *,
-        item_id: str | None,
-        gtin: str,
-        serial: str,
-        scanned_at: datetime,
-        latitude: float | None,
-        longitude: float | None,
-        ip_hash: str,
-        ua_hash: str,
-    ) -> None: ...
-
-    def scan_stats(self, item_id: str) -> tuple[int, datetime | None]: ...
-
-    def product_document(self, doc_hash: str) -> dict[str, Any] | None: ...
+__all__ = ["Services", "ServicesDep"]
 
 
 def _now() -> datetime:
@@ -46,13 +29,53 @@ def _now() -> datetime:
 @dataclass
 class Services:
     registry: Registry
-    store: ScanStore | None = None
+    store: Store | None = None
     hash_salt: bytes = b"veritag-development-salt"
     """Salt for hashing client IPs and user agents; production sets a secret one."""
     demo_codes: dict[str, str] | None = None
     """``{state: label URL}`` in demo mode; None otherwise (then /v1/demo does not exist)."""
     clock: Callable[[], datetime] = _now
     brand_names: dict[int, str | None] = field(default_factory=dict)
+    verdicts: VerdictCache = field(init=False)
+
+    scans: ScanWriter | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verdicts = VerdictCache(self.registry)
+        self.scans = ScanWriter(self.store) if self.store is not None else None
+
+    _scan_stats: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
+    _documents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def scan_recorded(self, item_id: str, scanned_at: datetime) -> tuple[int, datetime | None]:
+        """Count a scan this process has just stored; returns the item's stats.
+
+        Read from the store once per item, then counted here: the store is written on every
+        scan, and only this process writes an item's scans while it serves.
+        """
+        assert self.store is not None
+        with self._lock:
+            cached = item_id in self._scan_stats
+        if not cached:
+            if self.scans is not None:
+                self.scans.flush()  # so the count read next includes what is queued
+            count, first = self.store.scan_stats(item_id)
+            with self._lock:
+                self._scan_stats[item_id] = (count, first)
+                return count, first
+        with self._lock:
+            count, first = self._scan_stats[item_id]
+            self._scan_stats[item_id] = (count + 1, first or scanned_at)
+            return self._scan_stats[item_id]
+
+    def product_document(self, doc_hash: str) -> dict[str, Any] | None:
+        """The stored document with this hash; looked up once (a hash names one content)."""
+        if self.store is None:
+            return None
+        if doc_hash not in self._documents:
+            self._documents[doc_hash] = self.store.product_document(doc_hash)
+        return self._documents[doc_hash]
 
     def brand_name(self, brand_id: int) -> str | None:
         if brand_id not in self.brand_names:

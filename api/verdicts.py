@@ -92,7 +92,7 @@ def _product(
     """The stored product document, shown only when its hash is the one on chain."""
     if services.store is None or verdict.doc_hash is None or verdict.state is None:
         return None
-    document = services.store.product_document(verdict.doc_hash)
+    document = services.product_document(verdict.doc_hash)
     if document is None:
         return None
     from ledger.store.documents import document_hash  # noqa: PLC0415 - store is optional

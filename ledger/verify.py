@@ -89,11 +89,13 @@ class Verdict:
     """keccak256 of the product data document, as recorded on chain at registration."""
 
 
-def verify_item(registry: Registry, gtin: str, serial: str) -> Verdict:
-    """The verdict for the item with this GTIN and serial, read at the chain's latest block."""
+def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None = None) -> Verdict:
+    """The verdict for the item with this GTIN and serial, read at ``block`` (default: the
+    chain's latest). The answer at a given block never changes, so callers may cache it."""
     gtin, serial = validate_gtin(gtin), validate_serial(serial)
     ident = item_id(gtin, serial)
-    block = registry.w3.eth.block_number
+    if block is None:
+        block = registry.w3.eth.block_number
     state = registry.item(ident, block=block)
     prefix_owner = registry.brand_of_gtin(gtin)
     events = registry.history(ident, block=block) if state else []

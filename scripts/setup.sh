@@ -24,13 +24,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm ci --no-audit --no-fund --loglevel=error
 fi
 # Page tests drive Debian's Chromium (Playwright's own browser download cannot work here);
-# label tests render PDF sheets with poppler's pdftoppm and decode every code on them.
-if [ -z "${VERITAG_SKIP_SYSTEM_PACKAGES:-}" ] && ! { command -v chromium && command -v pdftoppm; } >/dev/null; then
+# label tests render PDF sheets with poppler's pdftoppm and decode every code on them;
+# `veritag bench scan` loads the API with wrk.
+if [ -z "${VERITAG_SKIP_SYSTEM_PACKAGES:-}" ] && ! { command -v chromium && command -v pdftoppm && command -v wrk; } >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils wrk >/dev/null
     else
         echo "setup: chromium/pdftoppm missing; page and sheet-render tests will skip" >&2
     fi
 fi
-echo "setup: ready (.venv, node_modules, chromium, poppler)"
+echo "setup: ready (.venv, node_modules, chromium, poppler, wrk)"

@@ -490,6 +490,35 @@ def bench_gas(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     console.print(table)
 
 
+@bench_app.command("scan")
+def bench_scan(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds of load per measurement.")] = 5,
+) -> None:
+    """Scan route vs a trivial route of the same app: requests/s and latency, 1 and 50 clients."""
+    from veritag.bench_scan import run_scan_bench  # noqa: PLC0415
+
+    result = run_scan_bench(seconds)
+    if as_json:
+        print(json.dumps(result.as_json()))
+        return
+    table = Table(title=f"scan route, {seconds:g} s per row, uvicorn (1 process) on anvil")
+    for column in ("route", "clients", "requests/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right" if column != "route" else "left")
+    for name, clients, load in (
+        ("scan", 1, result.scan_c1),
+        ("scan", 50, result.scan_c50),
+        ("trivial", 1, result.trivial_c1),
+        ("trivial", 50, result.trivial_c50),
+    ):
+        table.add_row(
+            name, str(clients), f"{load.rps:,.0f}", f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}",
+            str(load.errors),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"scan / trivial at 50 clients: {result.as_json()['ratio_c50']:.2f}")
+
+
 @app.command()
 def demo() -> None:
     """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""

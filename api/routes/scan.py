@@ -15,7 +15,8 @@ from api.services import Services, ServicesDep
 from api.verdicts import public_verdict
 from ledger.errors import ConfigError
 from ledger.identifiers import InvalidDigitalLink, build_digital_link, parse_digital_link
-from ledger.verify import Verdict, verify_item
+from ledger.store.repository import ScanRecord
+from ledger.verify import Verdict
 
 router = APIRouter(tags=["scan"])
 templates = Jinja2Templates(directory=str(files("api") / "templates"))
@@ -45,7 +46,7 @@ def scan(request: Request, services: ServicesDep) -> Response:
     link = parse_digital_link(str(request.url))
     if link.gtin is None or link.serial is None:
         raise InvalidDigitalLink(str(request.url), "a scan needs a GTIN (01) and a serial (21)")
-    verdict = verify_item(services.registry, link.gtin, link.serial)
+    verdict = services.verdicts.verdict(link.gtin, link.serial)
     count, first_seen = _record_scan(request, services, verdict)
     base_url = str(request.base_url).rstrip("/")
     answer = public_verdict(
@@ -74,17 +75,20 @@ def _record_scan(
     if services.store is None:
         return 0, None
     registered = verdict.state is not None
-    services.store.record_scan(
+    scanned_at = services.clock()
+    record = ScanRecord(
         item_id=item_hex if registered else None,
         gtin=verdict.gtin,
         serial=verdict.serial,
-        scanned_at=services.clock(),
+        scanned_at=scanned_at,
         latitude=latitude,
         longitude=longitude,
         ip_hash=_hash(services, request.client.host if request.client else ""),
         ua_hash=_hash(services, request.headers.get("user-agent", "")),
     )
-    return services.store.scan_stats(item_hex) if registered else (0, None)
+    if services.scans is not None:
+        services.scans.submit(record)
+    return services.scan_recorded(item_hex, scanned_at) if registered else (0, None)
 
 
 def _location(value: str | None) -> tuple[float | None, float | None]:

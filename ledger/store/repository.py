@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ from ledger.store.schemas import (
     StoredDocument,
 )
 
-__all__ = ["HasDocHash", "Store"]
+__all__ = ["HasDocHash", "ScanRecord", "Store"]
 
 _CHUNK = 500
 _ZERO_HASH = "0x" + "00" * 32
@@ -302,25 +303,27 @@ class Store:
         """Keep one scan. Location is rounded to one decimal (about 11 km); the client's IP
         and user agent must come as hashes (64 hex digits, salted by the caller), never raw.
         """
-        if scanned_at.utcoffset() is None:
-            raise InvalidRecord("scan", "scanned_at must carry a time zone")
-        lat = _coarse(latitude, 90, "latitude")
-        lon = _coarse(longitude, 180, "longitude")
-        if country is not None and not _COUNTRY.fullmatch(country.upper()):
-            raise InvalidRecord("scan", f"country {country!r} is not an ISO 3166-1 alpha-2 code")
-        row = Scan(
-            item_id=None if item_id is None else _item_key(item_id),
-            gtin=validate_gtin(gtin),
-            serial=validate_serial(serial),
-            scanned_at=scanned_at,
-            latitude=lat,
-            longitude=lon,
-            country=None if country is None else country.upper(),
-            ip_hash=_digest(ip_hash, "ip_hash"),
-            ua_hash=_digest(ua_hash, "ua_hash"),
+        self.record_scans(
+            [
+                ScanRecord(
+                    item_id=None if item_id is None else _item_key(item_id),
+                    gtin=gtin,
+                    serial=serial,
+                    scanned_at=scanned_at,
+                    latitude=latitude,
+                    longitude=longitude,
+                    ip_hash=ip_hash,
+                    ua_hash=ua_hash,
+                    country=country,
+                )
+            ]
         )
+
+    def record_scans(self, scans: Sequence[ScanRecord]) -> None:
+        """Keep many scans in one transaction; every one is checked first, none or all kept."""
+        rows = [_scan_row(scan) for scan in scans]
         with session(self.engine) as db:
-            db.add(row)
+            db.add_all(rows)
 
     def scan_stats(self, item_id: ItemId | str) -> ScanStats:
         """How many scans the item has had, and when the first was."""
@@ -331,6 +334,40 @@ class Store:
                 )
             ).one()
         return ScanStats(int(count), first)
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scan as a client reported it (hashes only; see ``Store.record_scan``)."""
+
+    item_id: str | None
+    gtin: str
+    serial: str
+    scanned_at: datetime
+    ip_hash: str
+    ua_hash: str
+    latitude: float | None = None
+    longitude: float | None = None
+    country: str | None = None
+
+
+def _scan_row(scan: ScanRecord) -> Scan:
+    if scan.scanned_at.utcoffset() is None:
+        raise InvalidRecord("scan", "scanned_at must carry a time zone")
+    country = scan.country
+    if country is not None and not _COUNTRY.fullmatch(country.upper()):
+        raise InvalidRecord("scan", f"country {country!r} is not an ISO 3166-1 alpha-2 code")
+    return Scan(
+        item_id=None if scan.item_id is None else _item_key(scan.item_id),
+        gtin=validate_gtin(scan.gtin),
+        serial=validate_serial(scan.serial),
+        scanned_at=scan.scanned_at,
+        latitude=_coarse(scan.latitude, 90, "latitude"),
+        longitude=_coarse(scan.longitude, 180, "longitude"),
+        country=None if country is None else country.upper(),
+        ip_hash=_digest(scan.ip_hash, "ip_hash"),
+        ua_hash=_digest(scan.ua_hash, "ua_hash"),
+    )
 
 
 def _confirmed_block(db: Session) -> int:

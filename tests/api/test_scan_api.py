@@ -113,7 +113,7 @@ def test_malformed_links_answer_400_with_the_parsers_reason(
 
 
 def test_every_scan_is_recorded_with_hashed_client_data_and_coarse_location(
-    client: TestClient, demo_urls: dict[str, str], store: Store
+    client: TestClient, demo_urls: dict[str, str], store: Store, services: Services
 ) -> None:
     before = scan(client, demo_urls["stolen"])["scan"]["count"]
     body = scan(
@@ -127,6 +127,8 @@ def test_every_scan_is_recorded_with_hashed_client_data_and_coarse_location(
 
     from ledger.store.models import Scan  # noqa: PLC0415
 
+    assert services.scans is not None
+    services.scans.flush()  # scans are written behind the answer
     with Session(store.engine) as db:
         row = db.exec(select(Scan).order_by(Scan.id.desc())).first()  # type: ignore[union-attr]
     assert row is not None

@@ -1,0 +1,88 @@
+"""The scan path's caches and its write-behind: answers name their block, scans are kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from api.scan_writer import ScanWriter
+from api.verdict_cache import VerdictCache
+from ledger.chain import Chain
+from ledger.registry import Registry
+from ledger.store.models import Scan
+from ledger.store.repository import ScanRecord, Store
+from veritag.demo_seed import DEMO_GTIN
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_cached_answer_is_reused_only_at_the_same_head_block(
+    api_chain: Chain, api_registry: Registry, demo_urls: dict[str, str]
+) -> None:
+    clock = FakeClock()
+    cache = VerdictCache(api_registry, head_ttl=0.5, monotonic=clock)
+    first = cache.verdict(DEMO_GTIN, "DEMO-SHOP")
+    assert cache.verdict(DEMO_GTIN, "DEMO-SHOP") is first
+    assert first.proof.block == api_registry.w3.eth.block_number
+
+    api_chain.mine()
+    assert cache.verdict(DEMO_GTIN, "DEMO-SHOP") is first  # head read less than 0.5 s ago
+    clock.now += 1
+    fresh = cache.verdict(DEMO_GTIN, "DEMO-SHOP")
+    assert fresh is not first
+    assert fresh.proof.block == first.proof.block + 1
+
+
+def test_the_cache_forgets_the_least_recently_used_answers(
+    api_registry: Registry, demo_urls: dict[str, str]
+) -> None:
+    cache = VerdictCache(api_registry, max_entries=2)
+    a = cache.verdict(DEMO_GTIN, "DEMO-SHOP")
+    cache.verdict(DEMO_GTIN, "DEMO-STOLEN")
+    cache.verdict(DEMO_GTIN, "DEMO-SHOP")
+    cache.verdict(DEMO_GTIN, "DEMO-RECALLED")  # evicts DEMO-STOLEN, the least recent
+    assert cache.verdict(DEMO_GTIN, "DEMO-SHOP") is a
+    assert len(cache._entries) == 2
+
+
+def _scan(serial: str) -> ScanRecord:
+    return ScanRecord(
+        item_id=None,
+        gtin=DEMO_GTIN,
+        serial=serial,
+        scanned_at=datetime.now(UTC),
+        ip_hash="a" * 64,
+        ua_hash="b" * 64,
+    )
+
+
+def _stored(store: Store, serial: str) -> int:
+    with Session(store.engine) as db:
+        return len(db.exec(select(Scan).where(Scan.serial == serial)).all())
+
+
+def test_queued_scans_are_stored_by_flush_and_on_stop(store: Store) -> None:
+    writer = ScanWriter(store, interval=60)  # the thread would wait a minute: flush must do it
+    writer.start()
+    writer.submit(_scan("W-1"))
+    writer.submit(_scan("W-2"))
+    assert _stored(store, "W-1") == 0
+    assert writer.flush() == 2
+    assert (_stored(store, "W-1"), _stored(store, "W-2")) == (1, 1)
+    writer.submit(_scan("W-3"))
+    writer.stop()
+    assert _stored(store, "W-3") == 1
+    assert writer.flush() == 0
+
+
+def test_a_writer_that_was_never_started_writes_at_once(store: Store) -> None:
+    writer = ScanWriter(store)
+    writer.submit(_scan("W-4"))
+    assert _stored(store, "W-4") == 1

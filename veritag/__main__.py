@@ -1,0 +1,5 @@
+"""`python -m veritag` runs the CLI."""
+
+from veritag.cli import main
+
+main()
