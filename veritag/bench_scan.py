@@ -174,10 +174,13 @@ _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def _wrk(url: str, concurrency: int, seconds: float) -> Load:
     """wrk (C, epoll) as the client: it costs the machine far less per request than Python."""
     threads = str(min(concurrency, 2))
+    header = ["-H", "Accept: application/json"]
     subprocess.run(  # warm-up: connections, caches
-        ["wrk", "-t", threads, "-c", str(concurrency), "-d", "1s", "-H", "Accept: application/json", url],
-        capture_output=True, check=True, timeout=60,
-    )  # fmt: skip
+        ["wrk", "-t", threads, "-c", str(concurrency), "-d", "1s", *header, url],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     output = subprocess.run(
         ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency",
          "-H", "Accept: application/json", url],

@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 import httpx
 import typer
 from rich.console import Console
+from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from ledger.chain import connect_rpc
-from ledger.errors import ChainError, VeritagError
-from ledger.identifiers import parse_digital_link
+from ledger.errors import ChainError, ConfigError, VeritagError
+from ledger.identifiers import InvalidDigitalLink, parse_digital_link
 from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.verify import Verdict, verify_item
@@ -64,9 +66,14 @@ def verify_command(
     """Verdict, custody and proof of the item behind LINK, read from the chain itself."""
     parsed = parse_digital_link(link)
     if parsed.gtin is None or parsed.serial is None:
-        raise ChainError(f"{link} names no GTIN and serial, so there is no item to verify")
+        raise InvalidDigitalLink(link, "verify needs a GTIN (01) and a serial (21) to name an item")
     registry = _registry(rpc_url, contract, data_dir)
-    verdict = verify_item(registry, parsed.gtin, parsed.serial)
+    try:
+        verdict = verify_item(registry, parsed.gtin, parsed.serial)
+    except (BadFunctionCallOutput, ContractLogicError) as exc:
+        raise ChainError(
+            f"the contract at {registry.address} does not answer like a Veritag registry ({exc})"
+        ) from None
     summary = chain_summary(verdict)
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -101,15 +108,19 @@ def chain_summary(verdict: Verdict) -> dict[str, Any]:
 
 def compare(chain: dict[str, Any], api: dict[str, Any]) -> list[str]:
     """Field-by-field differences between the chain's summary and the API's JSON."""
-    proof = api.get("proof", {})
+    # The answer may be forged: any part may be missing or of the wrong type.
+    proof = _object(api.get("proof"))
     api_summary = {
         "verdict": api.get("verdict"),
-        "reasons": sorted(r.get("code") for r in api.get("reasons", [])),
-        "item_id": api.get("item", {}).get("item_id"),
+        "reasons": sorted((_object(r).get("code") for r in _array(api.get("reasons"))), key=str),
+        "item_id": _object(api.get("item")).get("item_id"),
         "chain_id": proof.get("chain_id"),
         "contract": proof.get("contract"),
         "seq": proof.get("seq"),
-        "events": [[e.get("seq"), e.get("transaction")] for e in proof.get("events", [])],
+        "events": [
+            [_object(e).get("seq"), _object(e).get("transaction")]
+            for e in _array(proof.get("events"))
+        ],
     }
     return [
         f"{key}: chain says {chain[key]!r}, API says {api_summary[key]!r}"
@@ -118,9 +129,29 @@ def compare(chain: dict[str, Any], api: dict[str, Any]) -> list[str]:
     ]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _array(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _registry(rpc_url: str | None, contract: str | None, data_dir: Path | None) -> Registry:
+    if contract and not rpc_url:
+        raise ConfigError("--contract needs --rpc-url: the node of the chain named in the proof")
     if rpc_url and contract:
-        return Registry(connect_rpc(rpc_url).w3, contract)
+        if not Web3.is_address(contract):
+            raise ConfigError(
+                f"--contract {contract!r} is not an Ethereum address (0x and 40 hex digits)"
+            )
+        chain = connect_rpc(rpc_url)
+        if not chain.w3.eth.get_code(Web3.to_checksum_address(contract)):
+            raise ChainError(
+                f"no contract at {contract} on chain {chain.chain_id} ({rpc_url}); check "
+                "--contract and --rpc-url against the proof of the answer"
+            )
+        return Registry(chain.w3, contract)
     overrides = {k: v for k, v in [("rpc_url", rpc_url), ("data_dir", data_dir)] if v}
     return Session(Settings(**overrides)).registry()  # type: ignore[arg-type]
 
@@ -130,9 +161,14 @@ def _api_answer(api_base: str, link: str) -> dict[str, Any]:
     url = api_base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
     try:
         response = httpx.get(url, headers={"accept": "application/json"}, timeout=10)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ChainError(f"cannot reach the API at {url}: {exc}") from None
     if response.status_code != 200:
         raise ChainError(f"the API at {url} answered {response.status_code}: {response.text}")
-    answer: dict[str, Any] = response.json()
+    try:
+        answer = response.json()
+    except ValueError:
+        raise ChainError(f"the API at {url} did not answer JSON; is it a Veritag API?") from None
+    if not isinstance(answer, dict):
+        raise ChainError(f"the API at {url} answered JSON that is not a verdict object")
     return answer
