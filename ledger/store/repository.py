@@ -132,6 +132,20 @@ class Store:
                 return None
             return CodeRow(gtin=row.gtin, serial=row.serial, item_id=row.item_id)
 
+    def batch_codes(self, batch_id: ItemId | str) -> tuple[list[CodeRow], list[str]]:
+        """The codes of a batch's indexed items, in registration order, and the ids of its
+        items whose GTIN and serial the store does not hold."""
+        with session(self.engine) as db:
+            rows = db.exec(
+                select(Item.item_id, ItemCode.gtin, ItemCode.serial)
+                .join(ItemCode, col(ItemCode.item_id) == col(Item.item_id), isouter=True)
+                .where(Item.batch_id == _item_key(batch_id))
+                .order_by(col(Item.registered_block), col(Item.item_id))
+            ).all()
+        found = [CodeRow(gtin=g, serial=s, item_id=i) for i, g, s in rows if g is not None]
+        missing = [i for i, g, _ in rows if g is None]
+        return found, missing
+
     # ───────────── items (derived from the chain) ─────────────
 
     def item_by_code(self, gtin: str, serial: str) -> ItemRead | None:

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from ledger.claims import normalise_claim_code
 from ledger.errors import ConfigError, IdentifierError, InputFileError, RowProblem
+from ledger.identifiers import parse_item_id
 from ledger.item_file import ItemRow, read_item_file
 from ledger.labels import (
     DEFAULT_BASE_URL,
@@ -29,6 +30,8 @@ from ledger.labels import (
     qr_png,
     qr_svg,
 )
+from ledger.settings import Settings
+from veritag.session import Session
 
 __all__ = ["LabelFormat", "register"]
 
@@ -93,13 +96,21 @@ def label_command(
 def labels_command(
     *,
     codes: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--codes",
             help="CSV with gtin and serial columns; the file `item register --claim-codes` "
             "writes also has each item's claim_code.",
         ),
-    ],
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            help="A registered batch (its id: the first item id) from the store's index; "
+            "run `veritag index` first.",
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Label sheet PDF to write.")],
     claim_sheet: Annotated[
         Path | None,
@@ -110,8 +121,24 @@ def labels_command(
     ] = DEFAULT_BASE_URL,
     columns: Annotated[int, typer.Option(help="Labels across a page.")] = 3,
     rows: Annotated[int, typer.Option(help="Labels down a page.")] = 8,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (with --batch).")
+    ] = None,
 ) -> None:
     """Print a batch: a PDF sheet of QR labels and, apart, a sheet of its hidden claim codes."""
+    if (codes is None) == (batch is None):
+        raise ConfigError("give either --codes FILE or --batch BATCH")
+    if batch is not None:
+        if claim_sheet is not None:
+            raise ConfigError(
+                "hidden claim codes are never stored; print them from the file "
+                "`veritag item register --claim-codes FILE` wrote (--codes FILE)"
+            )
+        _batch_sheet(
+            batch, output, base_url=base_url, columns=columns, rows=rows, data_dir=data_dir
+        )
+        return
+    assert codes is not None  # one of the two, checked above
     for path, name in ((output, "--output"), (claim_sheet, "--claim-sheet")):
         if path is not None and _same_file(path, codes):
             raise ConfigError(f"{name} {path} is the codes file itself; write the PDF elsewhere")
@@ -157,6 +184,39 @@ def labels_command(
         console.print(
             f"{escape(str(codes))} holds claim codes; add --claim-sheet FILE to print them"
         )
+
+
+def _batch_sheet(
+    batch: str,
+    output: Path,
+    *,
+    base_url: str,
+    columns: int,
+    rows: int,
+    data_dir: Path | None,
+) -> None:
+    """The label sheet of a registered batch, from the store's index and its item codes."""
+    batch_id = parse_item_id(batch)
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))  # type: ignore[arg-type]
+    found, missing = Session(settings).store().batch_codes(batch_id)
+    if not found and not missing:
+        raise ConfigError(
+            f"the index holds no items of batch {batch_id.hex()}; check the id (the batch's "
+            "first item id) and run `veritag index` to bring the index up to date"
+        )
+    if missing:
+        raise ConfigError(
+            f"the store has no GTIN and serial for {len(missing)} item(s) of the batch "
+            f"(first: {missing[0]}); they were registered without `veritag item register`"
+        )
+    labels = [Label.for_item(code.gtin, code.serial, base_url) for code in found]
+    sheet = label_sheet_pdf(labels, columns=columns, rows=rows)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(sheet)
+    console.print(
+        f"[green]✔[/green] {_count(len(labels), 'label')} of batch {batch_id.hex()[:18]}… "
+        f"written to {escape(str(output))}"
+    )
 
 
 def _label_format(output: Path, given: LabelFormat | None) -> LabelFormat:
