@@ -12,8 +12,6 @@ rolled back after each test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -53,6 +51,7 @@ from ledger.errors import IdentifierError
 from ledger.identifiers import ItemId, item_id
 from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
 from ledger.transactions import TxResult
+from tests.helpers import reverts
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -70,15 +69,6 @@ codes = st.text(alphabet=ALPHABET, min_size=25, max_size=25)
 
 
 # ───────────── helpers ─────────────
-
-
-@contextmanager
-def reverts(error: type[RegistryError], **data: Any) -> Iterator[None]:
-    """Expect exactly ``error`` carrying exactly ``data``."""
-    with pytest.raises(error) as caught:
-        yield
-    assert type(caught.value) is error
-    assert caught.value.data == data
 
 
 def emitted(registry: Registry, result: TxResult) -> list[tuple[str, dict[str, Any]]]:

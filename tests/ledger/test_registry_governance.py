@@ -7,8 +7,6 @@ with ``roles.operator``, brand 2 with ``roles.other_operator``), rolled back aft
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -28,7 +26,6 @@ from ledger.contract_errors import (
     OperatorIsSuspended,
     OwnableUnauthorizedAccount,
     PrefixConflict,
-    RegistryError,
     RenounceDisabled,
     UnknownBrand,
     ZeroAddress,
@@ -36,6 +33,7 @@ from ledger.contract_errors import (
 from ledger.errors import InvalidCompanyPrefix
 from ledger.identifiers import ItemId, item_id
 from ledger.registry import ZERO_ADDRESS, BrandInfo, ItemState, OperatorInfo, Registry
+from tests.helpers import reverts
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -51,15 +49,6 @@ UNKNOWN_BRAND = 99
 
 
 # ───────────── helpers ─────────────
-
-
-@contextmanager
-def reverts(error: type[RegistryError], **data: Any) -> Iterator[None]:
-    """Expect exactly ``error`` carrying exactly ``data``."""
-    with pytest.raises(error) as caught:
-        yield
-    assert type(caught.value) is error
-    assert caught.value.data == data
 
 
 def emitted(registry: Registry, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:

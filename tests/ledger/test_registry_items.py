@@ -8,8 +8,7 @@ of action → refusal, so one failure shows every action that misbehaves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from ledger.contract_errors import (
 from ledger.identifiers import ItemId, item_id
 from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
 from ledger.transactions import TxResult
+from tests.helpers import reverts
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -59,15 +59,6 @@ DEAD = "0x000000000000000000000000000000000000dEaD"
 
 
 # ───────────── helpers ─────────────
-
-
-@contextmanager
-def reverts(error: type[RegistryError], **data: Any) -> Iterator[None]:
-    """Expect exactly ``error`` carrying exactly ``data``."""
-    with pytest.raises(error) as caught:
-        yield
-    assert type(caught.value) is error
-    assert caught.value.data == data
 
 
 def refusal(action: Callable[[], object]) -> tuple[str, dict[str, Any]] | None:
