@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -337,12 +338,7 @@ def item_ship(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Ship ITEM; custody passes when the consignee receives it."""
-    session = _session(chain, rpc_url, data_dir)
-    address = session.resolve(to)
-    _done(
-        f"shipped to {address}",
-        session.registry().ship(session.signer(as_), parse_item(item), address),
-    )
+    _hand_over(Registry.ship, "shipped to", item, to, as_, _session(chain, rpc_url, data_dir))
 
 
 @item_app.command("transfer")
@@ -355,10 +351,21 @@ def item_transfer(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Hand ITEM over in one step."""
-    session = _session(chain, rpc_url, data_dir)
-    address = session.resolve(to)
-    result = session.registry().transfer(session.signer(as_), parse_item(item), address)
-    _done(f"custody passed to {address}", result)
+    _hand_over(
+        Registry.transfer, "custody passed to", item, to, as_, _session(chain, rpc_url, data_dir)
+    )
+
+
+def _hand_over(
+    move: Callable[[Registry, LocalAccount, ItemId, str], TxResult],
+    done: str,
+    item: str,
+    to: str,
+    signer: str,
+    session: Session,
+) -> None:
+    ident, address = parse_item(item), session.resolve(to)
+    _done(f"{done} {address}", move(session.registry(), session.signer(signer), ident, address))
 
 
 def _simple(action: str, describe: str, help_text: str) -> None:
