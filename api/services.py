@@ -45,7 +45,7 @@ class Services:
         self.scans = ScanWriter(self.store) if self.store is not None else None
 
     _scan_stats: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
-    _documents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def scan_recorded(self, item_id: str, scanned_at: datetime) -> tuple[int, datetime | None]:
@@ -70,12 +70,16 @@ class Services:
             return self._scan_stats[item_id]
 
     def product_document(self, doc_hash: str) -> dict[str, Any] | None:
-        """The stored document with this hash; looked up once (a hash names one content)."""
+        """The stored document with this hash. A found one is kept (a hash names one content);
+        a missing one is asked for again, since the brand may store it later."""
         if self.store is None:
             return None
-        if doc_hash not in self._documents:
-            self._documents[doc_hash] = self.store.product_document(doc_hash)
-        return self._documents[doc_hash]
+        document = self._documents.get(doc_hash)
+        if document is None:
+            document = self.store.product_document(doc_hash)
+            if document is not None:
+                self._documents[doc_hash] = document
+        return document
 
     def brand_name(self, brand_id: int) -> str | None:
         if brand_id not in self.brand_names:

@@ -17,6 +17,7 @@ from api.schemas import (
 )
 from api.services import Services
 from ledger.registry import Flag
+from ledger.store.documents import document_hash
 from ledger.verify import Verdict, VerdictKind
 
 __all__ = ["public_verdict"]
@@ -95,8 +96,6 @@ def _product(
     document = services.product_document(verdict.doc_hash)
     if document is None:
         return None
-    from ledger.store.documents import document_hash  # noqa: PLC0415 - store is optional
-
     if document_hash(document) != verdict.doc_hash:
         reasons.append(
             ReasonPublic(

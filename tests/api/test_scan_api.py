@@ -7,10 +7,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hexbytes import HexBytes
 
 from api.app import create_app
 from api.services import Services
+from api.verdict_cache import VerdictCache
+from ledger.chain import Chain
 from ledger.identifiers import item_id
+from ledger.registry import Registry
+from ledger.store.documents import document_hash
 from ledger.store.repository import Store
 from tests.api.conftest import UNKNOWN_GTIN, path_of
 from veritag.demo_seed import DEMO_DOCUMENT, DEMO_GTIN
@@ -181,3 +186,24 @@ def test_openapi_schema_documents_the_scan_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/01/{path}" in schema["paths"]
     assert "VerdictPublic" in schema["components"]["schemas"]
+
+
+def test_a_document_stored_after_the_first_scan_is_shown_on_the_next(
+    api_chain: Chain, api_registry: Registry, store: Store
+) -> None:
+    document = {"name": "Acme Field 40", "model": "AF40", "lot": "L7"}
+    factory = api_chain.dev_accounts[2]  # the demo brand's factory line
+    doc_hash = bytes(HexBytes(document_hash(document)))
+    api_registry.register(factory, item_id(DEMO_GTIN, "LATE-DOC"), doc_hash)
+    services = Services(api_registry, store)
+    services.verdicts = VerdictCache(api_registry, head_ttl=0)  # see the registration at once
+    url = f"http://testserver/01/{DEMO_GTIN}/21/LATE-DOC"
+
+    with TestClient(create_app(services)) as client:
+        first = scan(client, url)
+        store.record_document(document)
+        second = scan(client, url)
+
+    assert first["verdict"] == "authentic"
+    assert first["item"]["product"] is None
+    assert second["item"]["product"] == document
