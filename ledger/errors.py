@@ -17,6 +17,12 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     ├── InputFileError              a CSV or similar file has bad rows (all of them listed)
     ├── LabelError (ValueError)     a label or label sheet cannot be printed from what was given
     ├── AccountError                keystore missing, wrong passphrase, unknown account
+    ├── AccessError                 the caller may not do this
+    │   ├── AuthenticationRequired  no API key, or an unknown or revoked one (401)
+    │   └── Forbidden               the caller's role or the object's owner forbids it (403)
+    ├── NotFound                    a seller, listing, report or webhook that does not exist
+    ├── Conflict                    the request contradicts what is already recorded (409)
+    ├── ProofRejected               a signed proof (a seller's address proof) does not hold
     └── StoreError                  the store (database) and the index it keeps of the chain
         ├── StoreUnavailable        the database cannot be reached
         ├── InvalidRecord (ValueError)  a code, document or scan to record is malformed
@@ -173,6 +179,66 @@ class AccountError(VeritagError):
     """An account or keystore cannot be used (missing, wrong passphrase, unknown name)."""
 
     status = 400
+
+
+class AccessError(VeritagError):
+    """The caller may not do what it asked."""
+
+    status = 403
+
+
+class AuthenticationRequired(AccessError):
+    """No API key was given, or the key given is unknown or revoked."""
+
+    status = 401
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"authentication required: {reason}")
+
+
+class Forbidden(AccessError):
+    """The caller's role, or who owns the object, does not allow the action."""
+
+    status = 403
+
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+        super().__init__(f"not allowed to {action}: {reason}")
+
+
+class NotFound(VeritagError):
+    """A thing the request names does not exist (or is not the caller's to see)."""
+
+    status = 404
+
+    def __init__(self, what: str, key: str) -> None:
+        self.what = what
+        self.key = key
+        super().__init__(f"no {what} {key!r}")
+
+
+class Conflict(VeritagError):
+    """The request contradicts what is already recorded; nothing was changed."""
+
+    status = 409
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what}: {reason}")
+
+
+class ProofRejected(VeritagError):
+    """A signed proof does not hold: wrong signer, another marketplace, a used or old nonce."""
+
+    status = 400
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what} rejected: {reason}")
 
 
 class StoreError(VeritagError):

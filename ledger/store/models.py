@@ -4,7 +4,9 @@
   ``Brand``, ``BrandPrefix``, ``GovernanceEvent``, ``Item``, ``CustodyEvent``, and the
   indexer's bookkeeping ``IndexerCheckpoint`` and ``IndexedBlock``.
 * **The store's own** (never on chain, kept safe by migrations and backups):
-  ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``.
+  ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``,
+  and the organisations, marketplace, detection and alert tables of
+  :mod:`ledger.store.market_models`.
 
 Conventions: item ids, hashes and transaction hashes are ``0x`` + lowercase hex; addresses
 are EIP-55 checksummed; chain timestamps are the chain's own (seconds since the epoch, as
@@ -18,6 +20,8 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from ledger.store.market_models import MARKET_TABLES
 
 __all__ = [
     "DERIVED_TABLES",
@@ -232,5 +236,5 @@ DERIVED_TABLES = (
 )
 """What ``Indexer.rebuild`` clears, children before parents."""
 
-OWN_TABLES = (ItemCode, ProductDocument, Scan)
+OWN_TABLES = (ItemCode, ProductDocument, Scan, *MARKET_TABLES)
 """What no rebuild ever touches."""
