@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ledger.errors import IdentifierError, VeritagError
@@ -40,6 +41,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         data = getattr(error, "data", None)
         extra = {"data": data} if isinstance(data, dict) else {}
         return problem(status_of(error), type(error).__name__, str(error), **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e["type"]}
+            for e in error.errors()
+        ]
+        first = errors[0] if errors else {"location": [], "message": "invalid request"}
+        where = ".".join(str(part) for part in first["location"])
+        detail = f"{where}: {first['message']}" if where else str(first["message"])
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more problem(s), listed in `errors`)"
+        return problem(422, "InvalidRequest", detail, errors=errors)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, _error: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ from ledger.chain import Chain, connect_memory
 from ledger.identifiers import check_digit
 from ledger.registry import Registry
 from ledger.store.database import make_engine, migrate
+from ledger.store.orgs import Organisations, Role
 from ledger.store.repository import Store
 from veritag.demo_seed import DemoRoles, seed_demo
 
@@ -60,3 +61,42 @@ def client(services: Services) -> Iterator[TestClient]:
 
 def path_of(url: str) -> str:
     return url.removeprefix(BASE)
+
+
+# ───────────── organisations and their API keys ─────────────
+
+
+@pytest.fixture(scope="module")
+def organisations(store: Store) -> Organisations:
+    return Organisations(store.engine)
+
+
+@pytest.fixture(scope="module")
+def marketplace_key(organisations: Organisations) -> str:
+    return organisations.create("Market One", Role.MARKETPLACE)[1]
+
+
+@pytest.fixture(scope="module")
+def other_marketplace_key(organisations: Organisations) -> str:
+    return organisations.create("Market Two", Role.MARKETPLACE)[1]
+
+
+@pytest.fixture(scope="module")
+def registry_key(organisations: Organisations) -> str:
+    return organisations.create("Registry Operator", Role.REGISTRY)[1]
+
+
+@pytest.fixture(scope="module")
+def brand_key(organisations: Organisations, demo_urls: dict[str, str]) -> str:
+    """A key of the organisation that speaks for the demo brand (brand id 1)."""
+    return organisations.create("Demo Brand", Role.BRAND, brand_id=1)[1]
+
+
+@pytest.fixture(scope="module")
+def custodian_key(organisations: Organisations) -> str:
+    return organisations.create("Some Retailer", Role.CUSTODIAN)[1]
+
+
+def auth(key: str) -> dict[str, str]:
+    """Request headers that authenticate with ``key``."""
+    return {"Authorization": f"Bearer {key}"}
