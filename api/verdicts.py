@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +17,16 @@ from api.schemas import (
     VerdictPublic,
 )
 from api.services import Services
+from ledger.detect import CLONE_SIGNAL_CODES
 from ledger.registry import Flag
 from ledger.store.documents import document_hash
+from ledger.store.signals import StoredSignal
 from ledger.verify import Verdict, VerdictKind
 
 __all__ = ["public_verdict"]
+
+_DOUBTS = frozenset({"document_mismatch", *CLONE_SIGNAL_CODES})
+"""Reasons that turn an ``authentic`` answer into ``suspect``."""
 
 
 def public_verdict(
@@ -30,13 +36,16 @@ def public_verdict(
     link: str,
     scan_count: int,
     first_seen: datetime | None,
+    signals: Sequence[StoredSignal] = (),
 ) -> VerdictPublic:
-    """``link`` is the item's canonical Digital Link, quoted in the re-check command."""
+    """``link`` is the item's canonical Digital Link, quoted in the re-check command;
+    ``signals`` are the item's stored clone signals, oldest first."""
     reasons = [ReasonPublic(code=r.code, message=r.message) for r in verdict.reasons]
     product = _product(verdict, services, reasons)
+    reasons.extend(_signal_reasons(signals))
     state = verdict.state
     kind = verdict.verdict
-    if kind is VerdictKind.AUTHENTIC and any(r.code == "document_mismatch" for r in reasons):
+    if kind is VerdictKind.AUTHENTIC and any(r.code in _DOUBTS for r in reasons):
         kind = VerdictKind.SUSPECT
         reasons = [r for r in reasons if r.code != "registered"]
     registry = services.registry
@@ -85,6 +94,15 @@ def public_verdict(
         ),
         scan=ScanStatsPublic(count=scan_count, first_seen=first_seen),
     )
+
+
+def _signal_reasons(signals: Sequence[StoredSignal]) -> list[ReasonPublic]:
+    """One reason per signal code, in the order the codes first appeared, with the latest
+    signal's message."""
+    latest: dict[str, str] = {}
+    for signal in signals:
+        latest[signal.code] = signal.message
+    return [ReasonPublic(code=code, message=message) for code, message in latest.items()]
 
 
 def _product(

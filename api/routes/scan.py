@@ -49,12 +49,14 @@ def scan(request: Request, services: ServicesDep) -> Response:
     verdict = services.verdicts.verdict(link.gtin, link.serial)
     count, first_seen = _record_scan(request, services, verdict)
     base_url = str(request.base_url).rstrip("/")
+    writer = services.scans if verdict.state is not None else None
     answer = public_verdict(
         verdict,
         services,
         link=build_digital_link(verdict.gtin, verdict.serial, base_url),
         scan_count=count,
         first_seen=first_seen,
+        signals=writer.signals(verdict.item_id.hex()) if writer is not None else (),
     )
     if _wants_html(request):
         return templates.TemplateResponse(request, "scan.html", {"v": answer})
