@@ -46,7 +46,7 @@ from ledger.indexer import Indexer, SyncReport
 from ledger.registry import ITEM_EVENTS, Registry
 from ledger.store import DocumentStatus, Store, document_hash, make_engine, session, writer
 from ledger.store.models import IndexedBlock, IndexerCheckpoint
-from tests.ledger.test_store import migrated_postgres, store_engine
+from tests.ledger.test_store import store_engine
 from veritag.commands.index import register
 
 if TYPE_CHECKING:
@@ -67,19 +67,6 @@ class Lifecycle:
 
 
 # ───────────── fixtures ─────────────
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with migrated_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    with store_engine(request.param, tmp_path, url) as made:
-        yield made
 
 
 @pytest.fixture

@@ -128,19 +128,6 @@ def store_engine(kind: str, tmp_path: Path, postgres_url: str | None) -> Iterato
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with migrated_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    with store_engine(request.param, tmp_path, url) as made:
-        yield made
-
-
 @pytest.fixture
 def store(engine: Engine) -> Store:
     return Store(engine, clock=lambda: T0)
