@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.problems import install_problem_handlers
-from api.routes import meta, scan
+from api.routes import listings, meta, metrics, reports, risk, scan, sellers, sites, webhooks
 from api.services import Services
 
 __all__ = ["create_app"]
@@ -19,13 +19,14 @@ __all__ = ["create_app"]
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if services.scans is not None:
-            services.scans.start()
+        workers = [*([services.scans] if services.scans is not None else []), *services.background]
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
-            if services.scans is not None:
-                services.scans.stop()
+            for worker in reversed(workers):
+                worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -41,4 +42,6 @@ def create_app(services: Services) -> FastAPI:
     if services.demo_codes is not None:
         app.include_router(meta.demo_router)
     app.include_router(scan.router)
+    for module in (listings, sellers, risk, reports, sites, webhooks, metrics):
+        app.include_router(module.router)
     return app

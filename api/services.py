@@ -10,16 +10,32 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
+from eth_account import Account
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 
 from api.scan_writer import ScanWriter
 from api.verdict_cache import VerdictCache
+from ledger.alerts.signal_alerts import publish_clone_signals
+from ledger.errors import StoreUnavailable
+from ledger.marketplace.check import ListingChecker
+from ledger.marketplace.signing import DecisionSigner
 from ledger.registry import Registry
+from ledger.store.orgs import Organisations
 from ledger.store.repository import Store
+from ledger.store.signals import NewSignal
 
-__all__ = ["Services", "ServicesDep"]
+__all__ = ["Background", "Services", "ServicesDep"]
+
+
+class Background(Protocol):
+    """A worker the app starts with its lifespan and stops at shutdown."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def _now() -> datetime:
@@ -36,13 +52,29 @@ class Services:
     """``{state: label URL}`` in demo mode; None otherwise (then /v1/demo does not exist)."""
     clock: Callable[[], datetime] = _now
     brand_names: dict[int, str | None] = field(default_factory=dict)
+    background: list[Background] = field(default_factory=list)
+    """Workers started and stopped with the app (alert deliveries, …)."""
+    decision_key: bytes | None = None
+    """Private key that signs listing decisions; None = a fresh one for this process."""
+    decision_signer: DecisionSigner = field(init=False)
     verdicts: VerdictCache = field(init=False)
 
     scans: ScanWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.verdicts = VerdictCache(self.registry)
-        self.scans = ScanWriter(self.store) if self.store is not None else None
+        key = self.decision_key if self.decision_key is not None else bytes(Account.create().key)
+        self.decision_signer = DecisionSigner.from_key(
+            key, chain_id=self.registry.chain_id, registry=self.registry.address
+        )
+        self.scans = None
+        if self.store is not None:
+            engine = self.store.engine
+
+            def alert(found: list[NewSignal]) -> None:
+                publish_clone_signals(engine, found)
+
+            self.scans = ScanWriter(self.store, on_signals=alert)
 
     _scan_stats: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
     _documents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -80,6 +112,23 @@ class Services:
             if document is not None:
                 self._documents[doc_hash] = document
         return document
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine; what needs the store (keys, listings, reports) fails without."""
+        if self.store is None:
+            raise StoreUnavailable(
+                "(none)",
+                "this service runs without a store, which API keys and the "
+                "marketplace routes need; set VERITAG_DATABASE_URL",
+            )
+        return self.store.engine
+
+    def organisations(self) -> Organisations:
+        return Organisations(self.engine, clock=self.clock)
+
+    def listing_checker(self) -> ListingChecker:
+        return ListingChecker(self.engine, self.decision_signer, clock=self.clock)
 
     def brand_name(self, brand_id: int) -> str | None:
         if brand_id not in self.brand_names:

@@ -27,7 +27,7 @@ from ledger.contract_errors import Status
 from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
 from ledger.registry import Flag, ItemEvent, ItemState, Registry
 
-__all__ = ["CustodyStep", "Proof", "Reason", "Verdict", "VerdictKind", "verify_item"]
+__all__ = ["CustodyStep", "Proof", "Reason", "Verdict", "VerdictKind", "judge", "verify_item"]
 
 
 class VerdictKind(enum.StrEnum):
@@ -107,7 +107,7 @@ def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None
         seq=state.seq if state else 0,
         events=tuple((e.seq, e.block_number, e.tx_hash) for e in events),
     )
-    kind, reasons = _judge(state, prefix_owner, gtin, len(events))
+    kind, reasons = judge(state, prefix_owner, gtin, len(events))
     brand_id = state.brand_id if state else prefix_owner
     return Verdict(
         kind,
@@ -123,9 +123,11 @@ def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None
     )
 
 
-def _judge(
+def judge(
     state: ItemState | None, prefix_owner: int | None, gtin: str, indexed: int
 ) -> tuple[VerdictKind, list[Reason]]:
+    """The verdict and its reasons from an item's state (None: not registered), the brand that
+    owns the GTIN's prefix, and how many of its ``state.seq`` events were found."""
     if state is None:
         if prefix_owner is None:
             return VerdictKind.UNKNOWN, [

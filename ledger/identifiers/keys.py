@@ -10,6 +10,7 @@ Positions in error messages count characters from 1, in the value as it was give
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NewType
 
 from eth_utils.crypto import keccak  # = eth_utils.keccak, whose root lacks a typed re-export
@@ -53,6 +54,8 @@ _ITEM_ID_BYTES = 32
 
 def _first_outside(value: str, allowed: frozenset[str], offset: int = 0) -> tuple[str, int] | None:
     """The first character of ``value`` not in ``allowed`` and its 1-based position."""
+    if allowed.issuperset(value):  # the common case, without a Python-level loop
+        return None
     for index, char in enumerate(value):
         if char not in allowed:
             return char, offset + index + 1
@@ -78,6 +81,7 @@ def check_digit(payload: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=4096)  # a batch of a thousand codes names a handful of GTINs
 def validate_gtin(value: str) -> GTIN:
     """Check a GTIN-8, -12, -13 or -14 and return its 14-digit form.
 

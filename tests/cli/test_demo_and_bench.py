@@ -124,3 +124,22 @@ def test_bench_json_keys_are_the_report_fields_except_the_evm_name() -> None:
     fields = set(GasReport.__dataclass_fields__)
 
     assert fields - {"evm"} == GAS_KEYS
+
+
+@pytest.mark.slow
+def test_bench_listings_json_reports_rates_and_the_single_listing_baseline(
+    tmp_path: Path,
+) -> None:
+    done = run_veritag(tmp_path, "bench", "listings", "--rounds", "1", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["batch_size"] == 1000
+    assert report["rounds"] == 1
+    assert report["decisions"] == {"allow": 1000}
+    assert len(report["checks_per_second_each"]) == 1
+    assert report["checks_per_second_median"] == report["checks_per_second_each"][0] > 0
+    assert report["baseline_single_checks_per_second"] > 0
+    assert report["batch_speedup"] == pytest.approx(
+        report["checks_per_second_median"] / report["baseline_single_checks_per_second"], rel=0.01
+    )

@@ -20,6 +20,8 @@ from rich.console import Console
 
 from api.app import create_app
 from api.services import Services
+from ledger.alerts.chain_alerts import publish_chain_alerts
+from ledger.alerts.delivery import DeliveryWorker
 from ledger.errors import ConfigError
 from ledger.indexer import Indexer
 from ledger.registry import Registry
@@ -33,6 +35,9 @@ __all__ = ["build_services", "register"]
 
 console = Console()
 SALT_FILE = "scan-salt"
+"""Salt for hashing scanners' IPs and user agents."""
+DECISION_KEY_FILE = "decision-key"
+"""Private key that signs listing decisions: kept, so signatures stay checkable across runs."""
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +100,14 @@ def build_services(session: Session, *, demo: bool, base_url: str) -> tuple[Serv
         roles = DemoRoles.from_dev_accounts(session.chain.dev_accounts)
         demo_codes = seed_demo(registry, store, roles, base_url)
     indexer.sync()
-    services = Services(registry, store, hash_salt=_salt(settings.data_dir), demo_codes=demo_codes)
+    services = Services(
+        registry,
+        store,
+        hash_salt=_secret(settings.data_dir, SALT_FILE),
+        demo_codes=demo_codes,
+        decision_key=_secret(settings.data_dir, DECISION_KEY_FILE),
+    )
+    services.background.append(DeliveryWorker(engine, publishers=[publish_chain_alerts]))
     return services, indexer
 
 
@@ -109,9 +121,9 @@ def _registry(session: Session) -> Registry:
         return session.deploy(accounts[0])
 
 
-def _salt(data_dir: Path) -> bytes:
-    """The secret salt for hashing scanners' IPs and user agents, made once per data dir."""
-    path = data_dir / SALT_FILE
+def _secret(data_dir: Path, name: str) -> bytes:
+    """32 random bytes made once per data directory and kept there (owner-only)."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
