@@ -24,7 +24,7 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
-from veritag.commands import index, labels, serve, verify
+from veritag.commands import index, labels, org, serve, simulate, verify
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -526,6 +526,31 @@ def bench_scan(
     console.print(f"scan / trivial at 50 clients: {result.as_json()['ratio_c50']:.2f}")
 
 
+@bench_app.command("listings")
+def bench_listings(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    rounds: Annotated[int, typer.Option(min=1, max=50, help="Batches of 1,000 to time.")] = 5,
+) -> None:
+    """Marketplace listing checks per second in batches of 1,000, beside per-item scans."""
+    from veritag.bench_listings import run_listing_bench  # noqa: PLC0415
+
+    result = run_listing_bench(rounds)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    each = ", ".join(f"{r:,.0f}" for r in result.checks_per_second_each)
+    console.print(
+        f"listing checks: median {result.checks_per_second_median:,.0f}/s over {rounds} "
+        f"batches of {result.batch_size:,} ({each}); one batch "
+        f"{result.batch_seconds_median * 1000:.0f} ms"
+    )
+    console.print(
+        f"baseline, one listing per request: {result.baseline_single_checks_per_second:,.0f}/s "
+        f"→ batches are {result.batch_speedup:g}x faster"
+    )
+    console.print(f"decisions: {result.decisions}; {result.conditions}")
+
+
 @app.command()
 def demo() -> None:
     """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""
@@ -534,7 +559,7 @@ def demo() -> None:
     run_demo(console)
 
 
-for _commands in (labels, index, serve, verify):
+for _commands in (labels, index, org, serve, simulate, verify):
     _commands.register(app)
 
 
