@@ -20,7 +20,7 @@ from api.services import Services
 from ledger.detect import CLONE_SIGNAL_CODES
 from ledger.registry import Flag
 from ledger.store.documents import document_hash
-from ledger.store.signals import StoredSignal
+from ledger.store.signals import StoredSignal, signal_reasons
 from ledger.verify import Verdict, VerdictKind
 
 __all__ = ["public_verdict"]
@@ -42,7 +42,7 @@ def public_verdict(
     ``signals`` are the item's stored clone signals, oldest first."""
     reasons = [ReasonPublic(code=r.code, message=r.message) for r in verdict.reasons]
     product = _product(verdict, services, reasons)
-    reasons.extend(_signal_reasons(signals))
+    reasons.extend(ReasonPublic(code=r.code, message=r.message) for r in signal_reasons(signals))
     state = verdict.state
     kind = verdict.verdict
     if kind is VerdictKind.AUTHENTIC and any(r.code in _DOUBTS for r in reasons):
@@ -94,15 +94,6 @@ def public_verdict(
         ),
         scan=ScanStatsPublic(count=scan_count, first_seen=first_seen),
     )
-
-
-def _signal_reasons(signals: Sequence[StoredSignal]) -> list[ReasonPublic]:
-    """One reason per signal code, in the order the codes first appeared, with the latest
-    signal's message."""
-    latest: dict[str, str] = {}
-    for signal in signals:
-        latest[signal.code] = signal.message
-    return [ReasonPublic(code=code, message=message) for code, message in latest.items()]
 
 
 def _product(

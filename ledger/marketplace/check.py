@@ -32,7 +32,7 @@ from ledger.marketplace.decision import Decision, ListingFacts, decide
 from ledger.marketplace.signing import DecisionSigner, SignedFields
 from ledger.registry import ItemState
 from ledger.store.listings import IndexedItem, ListingRow, Listings, LiveListing, SellerRecord
-from ledger.store.signals import SignalStore, StoredSignal
+from ledger.store.signals import SignalStore, signal_reasons
 from ledger.verify import Reason, VerdictKind, judge
 
 __all__ = [
@@ -153,7 +153,7 @@ class ListingChecker:
             sellers=self.listings.sellers(marketplace_id, {x.seller_id for x in batch}),
             existing=self.listings.existing(marketplace_id, {x.listing_id for x in batch}),
             signals={
-                key: _one_reason_per_code(signals)
+                key: signal_reasons(signals)
                 for key, signals in self.signals.signals_for(item_ids).items()
             },
         )
@@ -302,12 +302,6 @@ class _BatchView:
             )
         self.live[row.item_id] = others
         self.existing[row.listing_id] = replace(row, never_held=False)
-
-
-def _one_reason_per_code(signals: Sequence[StoredSignal]) -> list[Reason]:
-    """As the scan page shows them: one reason per signal code, with its latest message."""
-    latest = {signal.code: signal.message for signal in signals}
-    return [Reason(code, message) for code, message in latest.items()]
 
 
 def _code(listing: ListingIn) -> _Code | VeritagError:

@@ -30,8 +30,9 @@ from ledger.identifiers import parse_item_id
 from ledger.store.database import session
 from ledger.store.market_models import ItemSignal, Site
 from ledger.store.models import CustodyEvent, Item, Scan
+from ledger.verify import Reason
 
-__all__ = ["NewSignal", "SignalStore", "SiteRead", "StoredSignal"]
+__all__ = ["NewSignal", "SignalStore", "SiteRead", "StoredSignal", "signal_reasons"]
 
 _CHUNK = 500
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -57,6 +58,15 @@ class StoredSignal:
     message: str
     evidence: dict[str, Any]
     detected_at: datetime
+
+
+def signal_reasons(signals: Sequence[StoredSignal]) -> list[Reason]:
+    """One reason per signal code, in the order the codes first appeared, each with its
+    latest signal's message: how scans and listing checks show an item's signals."""
+    latest: dict[str, str] = {}
+    for signal in signals:
+        latest[signal.code] = signal.message
+    return [Reason(code, message) for code, message in latest.items()]
 
 
 @dataclass(frozen=True)
