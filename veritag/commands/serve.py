@@ -7,6 +7,7 @@ account), migrates the store, follows the chain into it in a background thread, 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import secrets
@@ -80,6 +81,8 @@ def serve_command(
         for state, url in services.demo_codes.items():
             console.print(f"  {state:18} {url}")
         print(json.dumps(services.demo_codes), flush=True)
+    gc.collect()
+    gc.freeze()  # what startup built lives as long as the server: keep it out of every GC pass
     try:
         uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
     finally:

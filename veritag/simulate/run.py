@@ -9,6 +9,7 @@ shops' fakes are caught the ways a first check cannot.
 
 from __future__ import annotations
 
+import gc
 import random
 import socket
 import tempfile
@@ -186,6 +187,8 @@ class _Day:
                 for seller in self.sim.plan.sellers:
                     if seller.account is not None:
                         self.api.link(seller)
+            gc.collect()
+            gc.freeze()  # as `veritag serve` does once started (see veritag.bench_listings)
             with self._timed("check_phase_seconds"):
                 self._check_listings()
             with self._timed("aftermarket_seconds"):
