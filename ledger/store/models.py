@@ -5,8 +5,8 @@
   indexer's bookkeeping ``IndexerCheckpoint`` and ``IndexedBlock``.
 * **The store's own** (never on chain, kept safe by migrations and backups):
   ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``,
-  and the organisations, marketplace, detection and alert tables of
-  :mod:`ledger.store.market_models`.
+  the organisations, marketplace, detection and alert tables of
+  :mod:`ledger.store.market_models`, and the outbox of :mod:`ledger.store.operation_models`.
 
 Conventions: item ids, hashes and transaction hashes are ``0x`` + lowercase hex; addresses
 are EIP-55 checksummed; chain timestamps are the chain's own (seconds since the epoch, as
@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, ForeignKey, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ledger.store.market_models import MARKET_TABLES
+from ledger.store.operation_models import OPERATION_TABLES
 
 __all__ = [
     "DERIVED_TABLES",
@@ -236,5 +237,5 @@ DERIVED_TABLES = (
 )
 """What ``Indexer.rebuild`` clears, children before parents."""
 
-OWN_TABLES = (ItemCode, ProductDocument, Scan, *MARKET_TABLES)
+OWN_TABLES = (ItemCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES)
 """What no rebuild ever touches."""
