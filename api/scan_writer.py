@@ -41,8 +41,11 @@ class ScanWriter:
         signals: SignalStore | None = None,
         on_signals: Callable[[list[NewSignal]], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        max_retained: int = 100_000,
     ) -> None:
         self._store = store
+        self._max_retained = max_retained
+        self._retry: list[ScanRecord] = []
         self._interval = interval
         self._max_batch = max_batch
         self._detect_every = detect_every
@@ -84,22 +87,38 @@ class ScanWriter:
         return self._flush(throttled=False)
 
     def _flush(self, *, throttled: bool) -> int:
-        """``throttled``: detect only the items whose turn has come (``detect_every``)."""
+        """``throttled``: detect only the items whose turn has come (``detect_every``).
+
+        Scans a failed write could not store are kept, in order, for the next flush (up to
+        ``max_retained``; beyond that the oldest are dropped and counted in the log)."""
         with self._write_lock:
-            batch: list[ScanRecord] = []
+            batch, self._retry = self._retry, []
             written = 0
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-                if len(batch) >= self._max_batch:
+            try:
+                while True:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                    if len(batch) >= self._max_batch:
+                        self._write(batch)
+                        written, batch = written + len(batch), []
+                if batch:
                     self._write(batch)
                     written, batch = written + len(batch), []
-            if batch:
-                self._write(batch)
+            finally:
+                self._keep_for_retry(batch)
             self._detect_pending(throttled=throttled)
-            return written + len(batch)
+            return written
+
+    def _keep_for_retry(self, batch: list[ScanRecord]) -> None:
+        dropped = len(batch) - self._max_retained
+        if dropped > 0:
+            log.warning(
+                "dropping the %d oldest unstored scans: the store is still failing", dropped
+            )
+            batch = batch[dropped:]
+        self._retry = batch
 
     def signals(self, item_id: str) -> list[StoredSignal]:
         """The item's stored clone signals, oldest first: read once per item, then kept

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import Session, select
 
 from api.scan_writer import ScanWriter
 from api.verdict_cache import VerdictCache
 from ledger.chain import Chain
+from ledger.errors import StoreUnavailable
 from ledger.registry import Registry
 from ledger.store.models import Scan
 from ledger.store.repository import ScanRecord, Store
@@ -86,3 +90,42 @@ def test_a_writer_that_was_never_started_writes_at_once(store: Store) -> None:
     writer = ScanWriter(store)
     writer.submit(_scan("W-4"))
     assert _stored(store, "W-4") == 1
+
+
+@contextmanager
+def _scan_table_gone(store: Store) -> Iterator[None]:
+    """The store refuses every scan write until the block ends (a real SQL failure)."""
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE scan RENAME TO scan_away")
+    try:
+        yield
+    finally:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE scan_away RENAME TO scan")
+
+
+def test_scans_a_failed_write_could_not_store_are_stored_by_the_next_flush(
+    store: Store,
+) -> None:
+    writer = ScanWriter(store, interval=60)
+    writer.start()
+    writer.submit(_scan("W-5"))
+    writer.submit(_scan("W-6"))
+    with _scan_table_gone(store), pytest.raises(StoreUnavailable, match="no such table: scan"):
+        writer.flush()
+    writer.submit(_scan("W-7"))
+    assert writer.flush() == 3
+    assert [_stored(store, s) for s in ("W-5", "W-6", "W-7")] == [1, 1, 1]
+    writer.stop()
+
+
+def test_a_writer_keeps_at_most_max_retained_unstored_scans_the_newest(store: Store) -> None:
+    writer = ScanWriter(store, interval=60, max_retained=1)
+    writer.start()
+    writer.submit(_scan("W-8"))
+    writer.submit(_scan("W-9"))
+    with _scan_table_gone(store), pytest.raises(StoreUnavailable):
+        writer.flush()
+    assert writer.flush() == 1
+    assert (_stored(store, "W-8"), _stored(store, "W-9")) == (0, 1)
+    writer.stop()
