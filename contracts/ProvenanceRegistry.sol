@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
@@ -11,7 +13,9 @@ import {ItemRecord, ItemRecordLibrary} from "./types/ItemRecord.sol";
 /// @title Veritag provenance registry
 /// @notice See IProvenanceRegistry for the model. The registry admin is the Ownable2Step
 ///         owner, so admin rights move in two steps (transferOwnership → acceptOwnership).
-contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
+///         Parties without gas act through the one trusted forwarder fixed at deployment
+///         (ERC-2771): every caller below is `_msgSender()`, read once per call.
+contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC2771Context {
     // Item flags, as documented in IProvenanceRegistry (kept internal: fewer selectors to
     // dispatch through on every call).
     uint8 internal constant FLAG_RECALLED = 1;
@@ -67,7 +71,13 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     uint32 private _brandCount;
     uint24 private _operatorCount;
 
-    constructor(address registryAdmin) Ownable(registryAdmin) EIP712("Veritag ProvenanceRegistry", "1") {}
+    /// @param registryAdmin The first registry admin.
+    /// @param forwarder The ERC-2771 forwarder that relays signed requests; fixed for life.
+    constructor(address registryAdmin, address forwarder)
+        Ownable(registryAdmin)
+        EIP712("Veritag ProvenanceRegistry", "1")
+        ERC2771Context(forwarder)
+    {}
 
     // ─────────────────────────── governance ───────────────────────────
 
@@ -95,7 +105,8 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     /// @inheritdoc IProvenanceRegistry
     function setBrandAdmin(uint32 brandId, address newAdmin) external {
         address previous = _requireBrand(brandId).admin;
-        if (msg.sender != previous && msg.sender != owner()) revert NotBrandAdmin(brandId, msg.sender);
+        address sender = _msgSender();
+        if (sender != previous && sender != owner()) revert NotBrandAdmin(brandId, sender);
         if (newAdmin == address(0)) revert ZeroAddress();
         _brands[brandId].admin = newAdmin;
         emit BrandAdminChanged(brandId, previous, newAdmin);
@@ -144,7 +155,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     /// @inheritdoc IProvenanceRegistry
     function addOperator(uint32 brandId, address operator) external {
-        _requireBrandAdmin(brandId);
+        _requireBrandAdmin(brandId, _msgSender());
         if (operator == address(0)) revert ZeroAddress();
         Operator storage op = _operators[operator];
         if (op.brandId == 0) {
@@ -163,14 +174,14 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     function removeOperator(address operator) external {
         Operator storage op = _operators[operator];
         if (!op.active) revert NotOperator(operator);
-        _requireBrandAdmin(op.brandId);
+        _requireBrandAdmin(op.brandId, _msgSender());
         op.active = false;
         emit OperatorRemoved(op.brandId, operator);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function setPartner(uint32 brandId, address partner, bool authorised) external {
-        _requireBrandAdmin(brandId);
+        _requireBrandAdmin(brandId, _msgSender());
         if (partner == address(0)) revert ZeroAddress();
         _partners[brandId][partner] = authorised;
         emit PartnerSet(brandId, partner, authorised);
@@ -180,10 +191,11 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     /// @inheritdoc IProvenanceRegistry
     function register(bytes32 itemId, bytes32 docHash, address claimKey) external {
-        (uint32 brandId, uint24 operatorId) = _requireActiveOperator();
-        _registerItem(itemId, ItemRecordLibrary.create(msg.sender, _now(), operatorId));
+        address sender = _msgSender();
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator(sender);
+        _registerItem(itemId, ItemRecordLibrary.create(sender, _now(), operatorId));
         if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
-        emit ItemRegistered(itemId, brandId, msg.sender, docHash);
+        emit ItemRegistered(itemId, brandId, sender, docHash);
     }
 
     /// @inheritdoc IProvenanceRegistry
@@ -215,53 +227,57 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     /// @inheritdoc IProvenanceRegistry
     function transfer(bytes32 itemId, address to) external {
-        _transfer(itemId, to);
+        _transfer(itemId, to, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
     function transferBatch(bytes32[] calldata itemIds, address to) external {
         _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
         for (uint256 i; i < itemIds.length; ++i) {
-            _transfer(itemIds[i], to);
+            _transfer(itemIds[i], to, sender);
         }
     }
 
     /// @inheritdoc IProvenanceRegistry
     function ship(bytes32 itemId, address to) external {
-        _ship(itemId, to);
+        _ship(itemId, to, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
     function shipBatch(bytes32[] calldata itemIds, address to) external {
         _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
         for (uint256 i; i < itemIds.length; ++i) {
-            _ship(itemIds[i], to);
+            _ship(itemIds[i], to, sender);
         }
     }
 
     /// @inheritdoc IProvenanceRegistry
     function acceptDelivery(bytes32 itemId) external {
-        _receive(itemId);
+        _receive(itemId, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
     function acceptDeliveryBatch(bytes32[] calldata itemIds) external {
         _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
         for (uint256 i; i < itemIds.length; ++i) {
-            _receive(itemIds[i]);
+            _receive(itemIds[i], sender);
         }
     }
 
     /// @inheritdoc IProvenanceRegistry
     function cancelShipment(bytes32 itemId) external {
+        address sender = _msgSender();
         ItemRecord item = _live(itemId);
         Status status = item.status();
         address shipper = _custodianOf(itemId, item);
-        if (shipper != msg.sender) revert NotCustodian(itemId, shipper, msg.sender);
+        if (shipper != sender) revert NotCustodian(itemId, shipper, sender);
         if (status != Status.InTransit) revert WrongStatus(itemId, status, Status.InTransit);
         _requireUnfrozen(itemId, item);
         uint24 seq = _commit(itemId, item.withHolder(shipper).withStatus(Status.Active));
-        emit ShipmentCancelled(itemId, msg.sender, seq);
+        emit ShipmentCancelled(itemId, sender, seq);
     }
 
     // ───────────────────────────── status ─────────────────────────────
@@ -269,60 +285,67 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     /// @inheritdoc IProvenanceRegistry
     function recall(bytes32[] calldata itemIds) external {
         _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
         for (uint256 i; i < itemIds.length; ++i) {
             bytes32 itemId = itemIds[i];
-            ItemRecord item = _brandAction(itemId);
+            ItemRecord item = _brandAction(itemId, sender);
             if (item.flags() & FLAG_RECALLED != 0) revert RecalledItem(itemId);
             uint24 seq = _commit(itemId, item.withFlags(item.flags() | FLAG_RECALLED));
-            emit ItemRecalled(itemId, msg.sender, seq);
+            emit ItemRecalled(itemId, sender, seq);
         }
     }
 
     /// @inheritdoc IProvenanceRegistry
     function liftRecall(bytes32[] calldata itemIds) external {
         _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
         for (uint256 i; i < itemIds.length; ++i) {
             bytes32 itemId = itemIds[i];
-            ItemRecord item = _brandAction(itemId);
+            ItemRecord item = _brandAction(itemId, sender);
             if (item.flags() & FLAG_RECALLED == 0) revert NotRecalled(itemId);
             uint24 seq = _commit(itemId, item.withFlags(item.flags() & ~FLAG_RECALLED));
-            emit RecallLifted(itemId, msg.sender, seq);
+            emit RecallLifted(itemId, sender, seq);
         }
     }
 
     /// @inheritdoc IProvenanceRegistry
     function reportStolen(bytes32 itemId) external {
-        ItemRecord item = _custodianAction(itemId);
+        address sender = _msgSender();
+        ItemRecord item = _custodianAction(itemId, sender);
         if (item.flags() & FLAG_STOLEN != 0) revert StolenItem(itemId);
         uint24 seq = _commit(itemId, item.withFlags(item.flags() | FLAG_STOLEN));
-        emit ItemReportedStolen(itemId, msg.sender, seq);
+        emit ItemReportedStolen(itemId, sender, seq);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function clearStolen(bytes32 itemId) external {
-        ItemRecord item = _custodianAction(itemId);
+        address sender = _msgSender();
+        ItemRecord item = _custodianAction(itemId, sender);
         if (item.flags() & FLAG_STOLEN == 0) revert NotStolen(itemId);
         uint24 seq = _commit(itemId, item.withFlags(item.flags() & ~FLAG_STOLEN));
-        emit StolenReportCleared(itemId, msg.sender, seq);
+        emit StolenReportCleared(itemId, sender, seq);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function recordRetailSale(bytes32 itemId) external {
-        ItemRecord item = _movable(itemId, Status.Active);
+        address sender = _msgSender();
+        ItemRecord item = _movable(itemId, Status.Active, sender);
         uint24 seq = _commit(itemId, item.withStatus(Status.Sold));
-        emit RetailSaleRecorded(itemId, msg.sender, seq);
+        emit RetailSaleRecorded(itemId, sender, seq);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function decommission(bytes32 itemId) external {
-        uint24 seq = _commit(itemId, _retirable(itemId).withStatus(Status.Decommissioned));
-        emit ItemDecommissioned(itemId, msg.sender, seq);
+        address sender = _msgSender();
+        uint24 seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Decommissioned));
+        emit ItemDecommissioned(itemId, sender, seq);
     }
 
     /// @inheritdoc IProvenanceRegistry
     function destroy(bytes32 itemId) external {
-        uint24 seq = _commit(itemId, _retirable(itemId).withStatus(Status.Destroyed));
-        emit ItemDestroyed(itemId, msg.sender, seq);
+        address sender = _msgSender();
+        uint24 seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Destroyed));
+        emit ItemDestroyed(itemId, sender, seq);
     }
 
     // ───────────────────────────── claim ──────────────────────────────
@@ -413,6 +436,23 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
 
     // ──────────────────────────── internals ───────────────────────────
 
+    /// @dev ERC2771Context's rule (the last 20 bytes of calldata from the trusted forwarder),
+    ///      with the cheap caller comparison first: a direct call pays one comparison.
+    function _msgSender() internal view override(Context, ERC2771Context) returns (address sender) {
+        sender = msg.sender;
+        if (sender == trustedForwarder() && msg.data.length >= 20) {
+            sender = address(bytes20(msg.data[msg.data.length - 20:]));
+        }
+    }
+
+    function _msgData() internal view override(Context, ERC2771Context) returns (bytes calldata) {
+        return ERC2771Context._msgData();
+    }
+
+    function _contextSuffixLength() internal view override(Context, ERC2771Context) returns (uint256) {
+        return ERC2771Context._contextSuffixLength();
+    }
+
     function _registerItem(bytes32 itemId, ItemRecord fresh) private {
         if (ItemRecord.unwrap(_items[itemId]) != 0) revert ItemAlreadyRegistered(itemId);
         _items[itemId] = fresh;
@@ -423,48 +463,49 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
         returns (bytes32 batchId, ItemRecord fresh)
     {
         _requireBatchSize(itemIds.length);
-        (uint32 brandId, uint24 operatorId) = _requireActiveOperator();
+        address sender = _msgSender();
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator(sender);
         batchId = itemIds[0];
-        fresh = ItemRecordLibrary.create(msg.sender, _now(), operatorId);
-        emit BatchRegistered(batchId, brandId, msg.sender, docHash, itemIds.length);
+        fresh = ItemRecordLibrary.create(sender, _now(), operatorId);
+        emit BatchRegistered(batchId, brandId, sender, docHash, itemIds.length);
     }
 
-    function _transfer(bytes32 itemId, address to) private {
-        ItemRecord item = _movable(itemId, Status.Active);
-        _requireRecipient(itemId, to);
+    function _transfer(bytes32 itemId, address to, address sender) private {
+        ItemRecord item = _movable(itemId, Status.Active, sender);
+        _requireRecipient(itemId, to, sender);
         uint24 seq = _commit(itemId, item.withHolder(to));
-        emit CustodyTransferred(itemId, msg.sender, to, seq);
+        emit CustodyTransferred(itemId, sender, to, seq);
     }
 
     /// @dev While in transit the record's holder is the consignee, so receipt reads and
     ///      writes one slot; the shipper, still the custodian, waits in `_shippers`.
-    function _ship(bytes32 itemId, address to) private {
-        ItemRecord item = _movable(itemId, Status.Active);
-        _requireRecipient(itemId, to);
-        _shippers[itemId] = msg.sender;
+    function _ship(bytes32 itemId, address to, address sender) private {
+        ItemRecord item = _movable(itemId, Status.Active, sender);
+        _requireRecipient(itemId, to, sender);
+        _shippers[itemId] = sender;
         uint24 seq = _commit(itemId, item.withHolder(to).withStatus(Status.InTransit));
-        emit ItemShipped(itemId, msg.sender, to, seq);
+        emit ItemShipped(itemId, sender, to, seq);
     }
 
-    function _receive(bytes32 itemId) private {
+    function _receive(bytes32 itemId, address sender) private {
         ItemRecord item = _items[itemId];
-        if (item.status() != Status.InTransit || item.holder() != msg.sender || item.flags() & _FROZEN != 0) {
+        if (item.status() != Status.InTransit || item.holder() != sender || item.flags() & _FROZEN != 0) {
             item = _live(itemId);
             Status status = item.status();
             if (status != Status.InTransit) revert WrongStatus(itemId, status, Status.InTransit);
-            if (item.holder() != msg.sender) revert NotConsignee(itemId, item.holder(), msg.sender);
+            if (item.holder() != sender) revert NotConsignee(itemId, item.holder(), sender);
             _requireUnfrozen(itemId, item);
         }
         uint24 seq = _commit(itemId, item.withStatus(Status.Active));
-        emit ItemReceived(itemId, msg.sender, seq);
+        emit ItemReceived(itemId, sender, seq);
     }
 
     /// @dev An item the caller holds, in `required` state, not frozen. The happy path costs
     ///      one storage read; the checks in order only run to name what is wrong.
-    function _movable(bytes32 itemId, Status required) private view returns (ItemRecord item) {
+    function _movable(bytes32 itemId, Status required, address sender) private view returns (ItemRecord item) {
         item = _items[itemId];
-        if (item.status() != required || item.holder() != msg.sender || item.flags() & _FROZEN != 0) {
-            item = _custodianAction(itemId);
+        if (item.status() != required || item.holder() != sender || item.flags() & _FROZEN != 0) {
+            item = _custodianAction(itemId, sender);
             Status status = item.status();
             if (status != required) revert WrongStatus(itemId, status, required);
             _requireUnfrozen(itemId, item);
@@ -472,22 +513,22 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
     }
 
     /// @dev A live (not retired) item whose custodian is the caller.
-    function _custodianAction(bytes32 itemId) private view returns (ItemRecord item) {
+    function _custodianAction(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
         address custodian = _custodianOf(itemId, item);
-        if (custodian != msg.sender) revert NotCustodian(itemId, custodian, msg.sender);
+        if (custodian != sender) revert NotCustodian(itemId, custodian, sender);
     }
 
     /// @dev A live item of a brand the caller acts for (its admin or an active operator).
-    function _brandAction(bytes32 itemId) private view returns (ItemRecord item) {
+    function _brandAction(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
-        _requireBrandAuthority(_brandOf(item));
+        _requireBrandAuthority(_brandOf(item), sender);
     }
 
     /// @dev End of life: the custodian or the brand may retire an item that is not in transit.
-    function _retirable(bytes32 itemId) private view returns (ItemRecord item) {
+    function _retirable(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
-        if (_custodianOf(itemId, item) != msg.sender) _requireBrandAuthority(_brandOf(item));
+        if (_custodianOf(itemId, item) != sender) _requireBrandAuthority(_brandOf(item), sender);
         Status status = item.status();
         if (status == Status.InTransit) revert WrongStatus(itemId, status, Status.Active);
     }
@@ -520,16 +561,16 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
         if (flags & FLAG_STOLEN != 0) revert StolenItem(itemId);
     }
 
-    function _requireRecipient(bytes32 itemId, address to) private view {
+    function _requireRecipient(bytes32 itemId, address to, address sender) private pure {
         if (to == address(0)) revert ZeroAddress();
-        if (to == msg.sender) revert SelfTransfer(itemId, to);
+        if (to == sender) revert SelfTransfer(itemId, to);
     }
 
-    function _requireActiveOperator() private view returns (uint32 brandId, uint24 operatorId) {
-        Operator memory op = _operators[msg.sender];
-        if (!op.active) revert NotOperator(msg.sender);
+    function _requireActiveOperator(address sender) private view returns (uint32 brandId, uint24 operatorId) {
+        Operator memory op = _operators[sender];
+        if (!op.active) revert NotOperator(sender);
         if (_suspendedAt(op.suspendedFrom, block.timestamp)) {
-            revert OperatorIsSuspended(msg.sender, op.suspendedFrom);
+            revert OperatorIsSuspended(sender, op.suspendedFrom);
         }
         uint40 brandSuspendedFrom = _brands[op.brandId].suspendedFrom;
         if (_suspendedAt(brandSuspendedFrom, block.timestamp)) {
@@ -538,22 +579,23 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712 {
         return (op.brandId, op.operatorId);
     }
 
-    function _requireBrandAuthority(uint32 brandId) private view {
-        if (msg.sender == _brands[brandId].admin) return;
-        Operator memory op = _operators[msg.sender];
-        if (op.brandId != brandId || !op.active) revert NotBrandAuthority(brandId, msg.sender);
+    function _requireBrandAuthority(uint32 brandId, address sender) private view {
+        if (sender == _brands[brandId].admin) return;
+        Operator memory op = _operators[sender];
+        if (op.brandId != brandId || !op.active) revert NotBrandAuthority(brandId, sender);
     }
 
-    function _requireBrandAdmin(uint32 brandId) private view {
-        if (_requireBrand(brandId).admin != msg.sender) revert NotBrandAdmin(brandId, msg.sender);
+    function _requireBrandAdmin(uint32 brandId, address sender) private view {
+        if (_requireBrand(brandId).admin != sender) revert NotBrandAdmin(brandId, sender);
     }
 
     /// @dev The registry admin or the operator's own brand admin may suspend it.
     function _requireOperatorGovernor(address operator) private view returns (uint32 brandId) {
         brandId = _operators[operator].brandId;
         if (brandId == 0) revert NotOperator(operator);
-        if (msg.sender != owner() && msg.sender != _brands[brandId].admin) {
-            revert NotBrandAdmin(brandId, msg.sender);
+        address sender = _msgSender();
+        if (sender != owner() && sender != _brands[brandId].admin) {
+            revert NotBrandAdmin(brandId, sender);
         }
     }
 

@@ -8,7 +8,8 @@ addresses checksummed, ``Status`` as :class:`Status`) and reads like a sentence:
     NotCustodian: item 0x12ab…cdef is held by 0x34…, not 0x56…
 
 :meth:`ErrorDecoder.decode` turns raw revert data into the right instance; a test checks that
-every error in the ABI has its class here.
+every error in the ABI has its class here. The errors of the trusted forwarder that relays
+signed requests (OpenZeppelin's ``ERC2771Forwarder``) are here too, in :data:`FORWARDER_ERRORS`.
 """
 
 from __future__ import annotations
@@ -213,6 +214,72 @@ class StringTooLong(RegistryError):
     template = "string {str!r} is too long"
 
 
+# ───────────── the trusted forwarder (OpenZeppelin's ERC2771Forwarder) ─────────────
+
+
+class ForwarderError(RegistryError):
+    """A custom error of the trusted forwarder that relays signed requests to the registry.
+
+    Declared by OpenZeppelin's ``ERC2771Forwarder`` (``contracts/VeritagForwarder.sol``), so
+    kept apart from the registry's own errors in :data:`FORWARDER_ERRORS`.
+    """
+
+
+class ERC2771ForwarderInvalidSigner(ForwarderError):
+    """The request's signature does not recover to its ``from``."""
+
+    status = 403
+    template = "the forward request was signed by {signer}, not by its sender {from}"
+    hint = (
+        "it must be signed by the sender in the forwarder's EIP-712 domain (this chain id and "
+        "forwarder address) with the sender's current nonce, and left unchanged after signing"
+    )
+
+
+class ERC2771ForwarderExpiredRequest(ForwarderError):
+    """The request's deadline has passed."""
+
+    status = 422
+    template = "the forward request expired at timestamp {deadline}"
+    hint = "sign a new request with a later deadline"
+
+
+class ERC2771ForwarderMismatchedValue(ForwarderError):
+    """The ether sent with ``execute`` differs from the request's ``value``."""
+
+    status = 422
+    template = "the forward request asks for {requestedValue} wei but {msgValue} wei came with it"
+
+
+class ERC2771UntrustfulTarget(ForwarderError):
+    """The request's target does not trust this forwarder."""
+
+    status = 422
+    template = "{target} does not trust forwarder {forwarder}"
+
+
+class InvalidAccountNonce(ForwarderError):
+    """The request does not carry its sender's current nonce."""
+
+    status = 409
+    template = "the forward request does not carry the current nonce {currentNonce} of {account}"
+    hint = "it was relayed already, or was signed for another nonce; sign it again"
+
+
+class FailedCall(ForwarderError):
+    """The forwarded call failed without revert data (out of gas)."""
+
+    status = 502
+    template = "the forwarded call failed without a reason, most likely out of gas"
+
+
+class InsufficientBalance(ForwarderError):
+    """A batch refund asked for more ether than the forwarder holds."""
+
+    status = 502
+    template = "the forwarder holds {balance} wei but {needed} wei were needed"
+
+
 class UnknownContractError(ContractError):
     """Revert data that matches no known error (another contract's, or a panic)."""
 
@@ -223,8 +290,16 @@ class UnknownContractError(ContractError):
 
 
 ERRORS: dict[str, type[RegistryError]] = {
-    cls.__name__: cls for cls in RegistryError.__subclasses__()
+    cls.__name__: cls for cls in RegistryError.__subclasses__() if cls is not ForwarderError
 }
+"""The registry's own errors and the OpenZeppelin errors its ABI carries."""
+
+FORWARDER_ERRORS: dict[str, type[RegistryError]] = {
+    cls.__name__: cls for cls in ForwarderError.__subclasses__()
+}
+"""The trusted forwarder's errors (it shares InvalidShortString and StringTooLong with ERRORS)."""
+
+_DECODABLE = {**ERRORS, **FORWARDER_ERRORS}
 
 _STATUS_FIELDS = {("WrongStatus", "actual"), ("WrongStatus", "required"), ("ItemRetired", "actual")}
 _PANIC_SELECTOR = keccak(text="Panic(uint256)")[:4]
@@ -271,14 +346,14 @@ class ErrorDecoder:
             (code,) = decode(["uint256"], body)
             return UnknownContractError("0x" + raw.hex(), f"the contract panicked (code {code:#x})")
         known = self._by_selector.get(selector)
-        if known is None or known[0] not in ERRORS:
+        if known is None or known[0] not in _DECODABLE:
             return UnknownContractError("0x" + raw.hex())
         name, types, names = known
         values = decode(types, body)
         args = {
             n: _python_value(name, n, t, v) for n, t, v in zip(names, types, values, strict=True)
         }
-        return ERRORS[name](**args)
+        return _DECODABLE[name](**args)
 
 
 def _python_value(error: str, name: str, abi_type: str, value: Any) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 CONTRACT_NAME = "ProvenanceRegistry"
+FORWARDER_NAME = "VeritagForwarder"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _ZERO_HASH = b"\x00" * 32
 
@@ -135,6 +136,7 @@ class Registry:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
         self.errors = ErrorDecoder(artifact.abi)
         self._tx = Transactor(w3, self.errors)
+        self._forwarder: ChecksumAddress | None = None
         self._events_by_topic = {
             HexBytes(Web3.keccak(text=_signature(e))): e["name"]
             for e in artifact.abi
@@ -142,20 +144,36 @@ class Registry:
         }
 
     @classmethod
-    def deploy(cls, w3: Web3, deployer: LocalAccount, admin: str | None = None) -> Registry:
-        """Deploy a new registry whose admin is ``admin`` (default: the deployer)."""
-        artifact = load_artifact(CONTRACT_NAME)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        constructor = factory.constructor(Web3.to_checksum_address(admin or deployer.address))
-        result = Transactor(w3, ErrorDecoder(artifact.abi)).send(deployer, constructor)
-        address = result.receipt["contractAddress"]
-        if address is None:
-            raise ChainError(f"deployment {result.tx_hash} created no contract")
-        return cls(w3, address, deploy_block=result.block_number)
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        admin: str | None = None,
+        *,
+        forwarder: str | None = None,
+    ) -> Registry:
+        """Deploy a new registry whose admin is ``admin`` (default: the deployer).
+
+        The registry trusts one ERC-2771 forwarder for life: ``forwarder`` if given, else a
+        new ``VeritagForwarder`` deployed first, in its own transaction.
+        """
+        if forwarder is None:
+            forwarder, _ = _deploy(w3, deployer, FORWARDER_NAME)
+        address, block = _deploy(
+            w3, deployer, CONTRACT_NAME, _checksum(admin or deployer.address), _checksum(forwarder)
+        )
+        return cls(w3, address, deploy_block=block)
 
     @property
     def chain_id(self) -> int:
         return self._tx.chain_id
+
+    @property
+    def forwarder(self) -> ChecksumAddress:
+        """The one ERC-2771 forwarder whose relayed requests this registry accepts."""
+        if self._forwarder is None:
+            self._forwarder = _checksum(self.contract.functions.trustedForwarder().call())
+        return self._forwarder
 
     @property
     def max_batch_size(self) -> int:
@@ -449,6 +467,17 @@ class Registry:
             log_index=int(log["logIndex"]),
             args=args,
         )
+
+
+def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[ChecksumAddress, int]:
+    """Deploy contract ``name``; its address and the block it was deployed in."""
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    result = Transactor(w3, ErrorDecoder(artifact.abi)).send(deployer, factory.constructor(*args))
+    address = result.receipt["contractAddress"]
+    if address is None:
+        raise ChainError(f"deployment of {name} in {result.tx_hash} created no contract")
+    return _checksum(address), result.block_number
 
 
 def _signature(event_abi: dict[str, Any]) -> str:

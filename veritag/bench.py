@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -18,9 +19,10 @@ from ledger.compiler import load_artifact
 from ledger.contract_errors import ErrorDecoder
 from ledger.identifiers import ItemId, item_id
 from ledger.registry import Registry
+from ledger.relay import Relayer, transfer_data
 from ledger.transactions import Transactor
 
-__all__ = ["GAS_TARGETS", "GasReport", "measure_gas"]
+__all__ = ["GAS_TARGETS", "GasReport", "RelayGasReport", "measure_gas", "measure_relay_gas"]
 
 BATCH = 100
 _GTIN = "00614141123452"
@@ -107,6 +109,52 @@ def measure_gas(chain: Chain | None = None) -> GasReport:
         baseline_erc721_mint_single=mint_single,
         baseline_erc721_mint_batch100_per_item=mint_batch // BATCH,
         baseline_erc721_transfer_single=erc721_transfer,
+        evm=_evm_name(chain),
+    )
+
+
+@dataclass(frozen=True)
+class RelayGasReport:
+    """A one-step transfer sent by the custodian itself and relayed for it (issue 5).
+
+    The relayed figures are the gas payer's whole ``execute`` transaction. A signer's first
+    relayed request also creates its nonce slot at the forwarder (20,000 gas more than every
+    later request pays to bump it).
+    """
+
+    transfer_direct: int
+    transfer_relayed_first: int
+    transfer_relayed_later: int
+    evm: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+def measure_relay_gas(chain: Chain | None = None) -> RelayGasReport:
+    """A direct transfer, then a custodian's first and second relayed ones, on a fresh chain."""
+    chain = chain or connect_memory()
+    admin, brand_admin, operator, retailer, gas_payer = chain.dev_accounts[:5]
+    registry = Registry.deploy(chain.w3, admin)
+    brand_id = registry.admit_brand(admin, brand_admin.address, "Bench", ["0614141"])
+    registry.add_operator(brand_admin, brand_id, operator.address)
+    relayer = Relayer(registry, gas_payer)
+    custodian: LocalAccount = Account.create()
+    chain.fund(custodian.address, 10**18)  # only for the direct transfer
+    direct, first, later = items = _items("relay", 3)
+    for item in items:
+        registry.register(operator, item, _DOC)
+        registry.transfer(operator, item, custodian.address)
+
+    transfer_direct = registry.transfer(custodian, direct, retailer.address).gas_used
+    relayed = []
+    for item in (first, later):
+        request = relayer.request(custodian.address, transfer_data(item, retailer.address))
+        relayed.append(relayer.relay(request, relayer.sign(custodian, request)).gas_used)
+    return RelayGasReport(
+        transfer_direct=transfer_direct,
+        transfer_relayed_first=relayed[0],
+        transfer_relayed_later=relayed[1],
         evm=_evm_name(chain),
     )
 

@@ -536,10 +536,11 @@ def test_index_command_indexes_into_the_configured_store_and_rebuilds(tmp_path: 
     rebuilt = runner.invoke(app, [*args, "--rebuild", "--confirmations", "2"])
 
     assert first.exit_code == 0, first.output
-    assert "indexed blocks 1–1 of registry" in first.output
+    # Block 1 holds the registry's forwarder, block 2 the registry.
+    assert "indexed blocks 2–2 of registry" in first.output
     assert "0 item event(s) on 0 item(s), 1 governance event(s)" in first.output
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert "rebuilt blocks 1–1" in rebuilt.output
+    assert "rebuilt blocks 2–2" in rebuilt.output
     assert database.exists()
 
 
