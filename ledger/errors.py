@@ -26,6 +26,7 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     └── StoreError                  the store (database) and the index it keeps of the chain
         ├── StoreUnavailable        the database cannot be reached
         ├── InvalidRecord (ValueError)  a code, document or scan to record is malformed
+        │   └── IdempotencyKeyRequired  a write without a usable Idempotency-Key
         ├── StoreMismatch           the store indexes another chain or registry
         ├── IndexIncomplete         an item's indexed history lacks events the chain has
         ├── IndexConflict           the store holds another event than the chain for a seq
@@ -268,6 +269,15 @@ class InvalidRecord(StoreError, ValueError):
         self.what = what
         self.reason = reason
         super().__init__(f"cannot record {what}: {reason}")
+
+
+class IdempotencyKeyRequired(InvalidRecord):
+    """A write came without a usable idempotency key, so a retry could apply it twice."""
+
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("the write request", reason)
 
 
 class StoreMismatch(StoreError):

@@ -73,6 +73,13 @@ class SenderAccount(SQLModel, table=True):
     address: str = Field(primary_key=True, max_length=ADDRESS_LENGTH)
     chain_id: int = Field(sa_type=BigInteger)
     next_nonce: int = Field(sa_type=BigInteger)
+    """Never lowered: a nonce once given to an operation stays that operation's."""
+    org_id: int | None = Field(
+        default=None,
+        index=True,
+        sa_column_args=[ForeignKey("organisation.id", name="fk_sender_account_organisation")],
+    )
+    """The organisation this account sends for (None: the service's own account)."""
 
 
 class CustodialKey(SQLModel, table=True):

@@ -27,8 +27,13 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=42), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
         sa.Column("next_nonce", sa.BigInteger(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisation.id"], name="fk_sender_account_organisation"
+        ),
         sa.PrimaryKeyConstraint("address"),
     )
+    op.create_index("ix_sender_account_org_id", "sender_account", ["org_id"])
     op.create_table(
         "custodial_key",
         sa.Column("address", sa.String(length=42), nullable=False),
@@ -80,4 +85,5 @@ def downgrade() -> None:
     op.drop_table("operation")
     op.drop_index("ix_custodial_key_org_id", table_name="custodial_key")
     op.drop_table("custodial_key")
+    op.drop_index("ix_sender_account_org_id", table_name="sender_account")
     op.drop_table("sender_account")

@@ -1,0 +1,170 @@
+"""What each kind of operation is: how its request is checked, and which registry call it makes.
+
+A request is validated and normalised *before* it is stored (14-digit GTINs, checksummed
+addresses, lowercase hashes), so the same request always has the same canonical JSON and
+the outbox can tell a retry from a different request under the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+from web3.contract.contract import ContractFunction
+
+from ledger.errors import IdentifierError, InvalidRecord
+from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
+from ledger.registry import Registry
+
+__all__ = ["DEFAULT_MAX_BATCH_SIZE", "KINDS", "OperationKind", "contract_call", "validate_request"]
+
+DEFAULT_MAX_BATCH_SIZE = 500
+"""The registry's ``MAX_BATCH_SIZE``; the API passes the deployed registry's own."""
+
+_ZERO_HASH = "0x" + "00" * 32
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+
+Request = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OperationKind:
+    name: str
+    fields: frozenset[str]
+    """The request's fields; any other is refused."""
+    normalise: Callable[[Mapping[str, Any], int], Request]
+    call: Callable[[Registry, Request], ContractFunction]
+
+
+def validate_request(kind: str, request: Mapping[str, Any], *, max_batch_size: int) -> Request:
+    """The normalised request; InvalidRecord naming what is wrong."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise InvalidRecord("operation", f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
+    if not isinstance(request, Mapping):
+        raise InvalidRecord(f"{kind} request", "it must be a JSON object")
+    unknown = sorted(set(request) - spec.fields)
+    if unknown:
+        raise InvalidRecord(f"{kind} request", f"unknown field(s): {', '.join(unknown)}")
+    return spec.normalise(request, max_batch_size)
+
+
+def contract_call(registry: Registry, kind: str, request: Request) -> ContractFunction:
+    """The registry function a stored (already normalised) request calls."""
+    return KINDS[kind].call(registry, request)
+
+
+def item_of(request: Mapping[str, Any]) -> ItemId:
+    """The item a single-item request names."""
+    return parse_item_id(str(request["item_id"]))
+
+
+# ───────────── validation ─────────────
+
+
+def _text(request: Mapping[str, Any], name: str, what: str) -> str:
+    value = request.get(name)
+    if not isinstance(value, str):
+        raise InvalidRecord(what, f"{name!r} must be a string")
+    return value
+
+
+def _code(request: Mapping[str, Any], what: str) -> dict[str, str]:
+    gtin = _text(request, "gtin", what)
+    serial = _text(request, "serial", what)
+    try:
+        return {
+            "gtin": validate_gtin(gtin),
+            "serial": validate_serial(serial),
+            "item_id": item_id(gtin, serial).hex(),
+        }
+    except IdentifierError as exc:
+        raise InvalidRecord(what, str(exc)) from None
+
+
+def _address(request: Mapping[str, Any], name: str, what: str) -> str:
+    value = _text(request, name, what)
+    if not is_address(value) or int(value, 16) == 0:
+        raise InvalidRecord(what, f"{name!r} must be a non-zero 0x address, not {value!r}")
+    return to_checksum_address(value)
+
+
+def _register(request: Mapping[str, Any], max_batch_size: int) -> Request:
+    items = request.get("items")
+    if not isinstance(items, list) or not items:
+        raise InvalidRecord("register request", "'items' must be a non-empty list")
+    if len(items) > max_batch_size:
+        raise InvalidRecord(
+            "register request",
+            f"{len(items)} items is more than the registry's batch size of {max_batch_size}; "
+            "split them over several requests",
+        )
+    codes = []
+    for number, entry in enumerate(items, start=1):
+        what = f"register request, item {number}"
+        if not isinstance(entry, Mapping) or set(entry) != {"gtin", "serial"}:
+            raise InvalidRecord(what, "each item must be an object with 'gtin' and 'serial'")
+        codes.append(_code(entry, what))
+    seen: set[str] = set()
+    for number, code in enumerate(codes, start=1):
+        if code["item_id"] in seen:
+            raise InvalidRecord(
+                f"register request, item {number}",
+                f"{code['gtin']}/{code['serial']} appears twice",
+            )
+        seen.add(code["item_id"])
+    doc_hash = request.get("doc_hash")
+    if doc_hash is None:
+        doc_hash = _ZERO_HASH
+    elif not isinstance(doc_hash, str) or not _HASH.fullmatch(doc_hash):
+        raise InvalidRecord("register request", "'doc_hash' must be 0x and 64 hex digits")
+    return {"items": codes, "doc_hash": doc_hash.lower()}
+
+
+def _move(*, to: bool) -> Callable[[Mapping[str, Any], int], Request]:
+    def normalise(request: Mapping[str, Any], _max: int) -> Request:
+        what = "item request"
+        normalised: Request = _code(request, what)
+        if to:
+            normalised["to"] = _address(request, "to", what)
+        return normalised
+
+    return normalise
+
+
+# ───────────── registry calls ─────────────
+
+
+def _register_call(registry: Registry, request: Request) -> ContractFunction:
+    ids = [parse_item_id(code["item_id"]).value for code in request["items"]]
+    doc_hash = bytes.fromhex(str(request["doc_hash"])[2:])
+    return registry.contract.functions.registerBatch(ids, doc_hash)
+
+
+def _call(name: str, *, to: bool) -> Callable[[Registry, Request], ContractFunction]:
+    def call(registry: Registry, request: Request) -> ContractFunction:
+        function = registry.contract.functions[name]
+        if to:
+            return function(item_of(request).value, request["to"])
+        return function(item_of(request).value)
+
+    return call
+
+
+_ITEM = frozenset({"gtin", "serial"})
+_ITEM_TO = _ITEM | {"to"}
+
+KINDS: dict[str, OperationKind] = {
+    kind.name: kind
+    for kind in (
+        OperationKind("register", frozenset({"items", "doc_hash"}), _register, _register_call),
+        OperationKind("ship", _ITEM_TO, _move(to=True), _call("ship", to=True)),
+        OperationKind("transfer", _ITEM_TO, _move(to=True), _call("transfer", to=True)),
+        OperationKind("receive", _ITEM, _move(to=False), _call("acceptDelivery", to=False)),
+        OperationKind("report_stolen", _ITEM, _move(to=False), _call("reportStolen", to=False)),
+    )
+}
+"""Every kind of operation the outbox takes."""
