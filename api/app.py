@@ -10,13 +10,35 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.problems import install_problem_handlers
-from api.routes import listings, meta, metrics, reports, risk, scan, sellers, sites, webhooks
+from api.ratelimit import RateLimitMiddleware, RateLimits
+from api.routes import (
+    items,
+    listings,
+    meta,
+    metrics,
+    operations,
+    reports,
+    risk,
+    scan,
+    sellers,
+    sites,
+    webhooks,
+)
 from api.services import Services
+from ledger.errors import VeritagError
 
-__all__ = ["create_app"]
+__all__ = ["RateLimits", "create_app"]
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(
+    services: Services,
+    *,
+    rate_limits: RateLimits | None = None,
+    ready_max_lag: int = meta.DEFAULT_READY_MAX_LAG,
+) -> FastAPI:
+    """The app on ``services``. ``rate_limits``: None = unlimited (tests, benchmarks);
+    ``ready_max_lag``: blocks the indexer may lag while ``/readyz`` says ready."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         workers = [*([services.scans] if services.scans is not None else []), *services.background]
@@ -36,12 +58,23 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
+    app.state.ready_max_lag = ready_max_lag
     install_problem_handlers(app)
+    if rate_limits is not None:
+
+        def key_is_valid(key: str) -> bool:
+            try:
+                services.organisations().authenticate(key)
+            except VeritagError:  # unknown, revoked, or no store to ask: counts as no key
+                return False
+            return True
+
+        app.add_middleware(RateLimitMiddleware, limits=rate_limits, key_is_valid=key_is_valid)
     app.mount("/static", StaticFiles(directory=str(files("api") / "static")), name="static")
     app.include_router(meta.router)
     if services.demo_codes is not None:
         app.include_router(meta.demo_router)
     app.include_router(scan.router)
-    for module in (listings, sellers, risk, reports, sites, webhooks, metrics):
+    for module in (listings, sellers, risk, reports, sites, webhooks, metrics, items, operations):
         app.include_router(module.router)
     return app

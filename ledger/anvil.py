@@ -6,15 +6,20 @@ The node lives in the data directory::
     <datadir>/anvil.json         {"url", "pid", "port", "chain_id"} while it runs
     <datadir>/anvil.log          anvil's output, appended across runs
     <datadir>/anvil-state.json   the chain itself (``--state``)
+    <datadir>/anvil-state.good.json  the last copy of it known to be whole (supervised nodes)
 
 Anvil loads the state file at start and writes it when it gets SIGTERM; it also writes it
-every ``STATE_INTERVAL`` seconds (``--state-interval``), so a SIGKILL or a crash loses at
-most that much.
+every ``STATE_INTERVAL`` seconds (``--state-interval``; one second is the finest anvil
+takes), so a SIGKILL or a crash loses at most the blocks of that last second. Anvil rewrites
+the file in place, so a SIGKILL in the middle of a write can leave it cut short: an
+:class:`AnvilSupervisor` keeps a copy of each whole state it sees, and ``start`` falls back to
+that copy when the state file does not parse.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shutil
@@ -22,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -31,9 +37,11 @@ from typing import Any
 
 from ledger.errors import ChainError
 
-__all__ = ["STATE_INTERVAL", "AnvilNode", "AnvilStatus", "find_anvil"]
+__all__ = ["STATE_INTERVAL", "AnvilNode", "AnvilStatus", "AnvilSupervisor", "find_anvil"]
 
-STATE_INTERVAL = 2
+_log = logging.getLogger(__name__)
+
+STATE_INTERVAL = 1
 """Seconds between anvil's state dumps (``--state-interval``)."""
 
 _POLL = 0.05
@@ -112,6 +120,7 @@ class AnvilNode:
         self.anvil_path = anvil_path
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self._kept: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
@@ -132,6 +141,10 @@ class AnvilNode:
     @property
     def state_file(self) -> Path:
         return self.datadir / "anvil-state.json"
+
+    @property
+    def good_state_file(self) -> Path:
+        return self.datadir / "anvil-state.good.json"
 
     def command(self) -> list[str]:
         """The anvil command line this node runs."""
@@ -168,6 +181,7 @@ class AnvilNode:
             )
         command = self.command()
         self.datadir.mkdir(parents=True, exist_ok=True)
+        self._recover_state()
         if not background:
             self._run_in_foreground(command)
             return self.status()
@@ -216,6 +230,44 @@ class AnvilNode:
         return AnvilStatus(
             running=True, pid=pid, url=url, block_number=block_number, chain_id=chain_id
         )
+
+    def keep_good_state(self) -> bool:
+        """Copy the state file aside if it changed and parses whole; returns whether it did.
+
+        Written to a temporary file and renamed, so the copy itself is never cut short.
+        """
+        try:
+            before = self.state_file.stat()
+            data = self.state_file.read_bytes()
+        except OSError:
+            return False
+        signature = (before.st_size, before.st_mtime_ns)
+        if signature == self._kept or not _whole_json(data):
+            return False
+        partial = self.good_state_file.with_suffix(".tmp")
+        partial.write_bytes(data)
+        os.replace(partial, self.good_state_file)
+        self._kept = signature
+        return True
+
+    def _recover_state(self) -> None:
+        """Put the last whole state back when a crash cut the state file short."""
+        try:
+            data = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return
+        if _whole_json(data):
+            return
+        try:
+            good = self.good_state_file.read_bytes()
+        except FileNotFoundError:
+            good = b""
+        if not _whole_json(good):
+            return  # nothing better to offer: anvil refuses it and start() shows anvil's words
+        damaged = self.state_file.with_suffix(".damaged.json")
+        os.replace(self.state_file, damaged)
+        self.state_file.write_bytes(good)
+        _log.warning("state file was damaged (kept as %s); restored the last good copy", damaged)
 
     def __enter__(self) -> AnvilNode:
         self.start()
@@ -310,6 +362,64 @@ class AnvilNode:
         except (OSError, ValueError):
             return {}
         return info if isinstance(info, dict) else {}
+
+
+class AnvilSupervisor:
+    """Keeps ``node`` running: every ``interval`` s, restart it (same state file) if it died.
+
+    Each check also keeps a copy of the node's last whole state (see the module docstring).
+    Stopping the supervisor leaves the node alone: whoever started it decides whether to
+    stop it.
+    """
+
+    def __init__(self, node: AnvilNode, *, interval: float = 1.0) -> None:
+        self.node = node
+        self.interval = interval
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="veritag-anvil", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.node.start_timeout + 5)
+            self._thread = None
+
+    def check(self) -> bool:
+        """One check; returns whether the node had to be restarted."""
+        status = self.node.status()
+        if status.running:
+            self.node.keep_good_state()
+            return False
+        if status.pid is not None:
+            return False  # alive but not answering (busy, or still starting): not dead yet
+        _log.warning("anvil at %s is not running; restarting it", status.url)
+        self.node.start()
+        self.restarts += 1
+        _log.warning("anvil restarted at %s (restart %d)", self.node.url, self.restarts)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except ChainError as exc:
+                _log.error("anvil could not be restarted, trying again: %s", exc)
+            except Exception:  # the supervisor must outlive its own bugs
+                _log.exception("anvil supervision failed unexpectedly")
+
+
+def _whole_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 def _rpc(url: str, method: str, timeout: float = 1.0) -> Any:

@@ -12,9 +12,16 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ChainChoice", "Settings"]
+from ledger.errors import ConfigError
+
+__all__ = ["ChainChoice", "Environment", "Settings"]
 
 ChainChoice = Literal["memory", "local"]
+Environment = Literal["development", "production"]
+
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDERS = ("change", "secret", "development", "example", "password", "default", "test")
+"""Words that mark a secret copied from documentation or a sample file."""
 
 
 class Settings(BaseSettings):
@@ -54,3 +61,77 @@ class Settings(BaseSettings):
         description="Blocks below the head before the indexer treats a block as final; the "
         "deepest reorganisation it can roll back. Raise it on public networks.",
     )
+    chain_id: int | None = Field(
+        default=None,
+        gt=0,
+        description="Chain id the node must be on; a node on another chain is refused. Unset "
+        "= whatever the node reports.",
+    )
+    contract: str | None = Field(
+        default=None,
+        description="Address of an existing registry to use (with `rpc_url`) instead of the "
+        "one deployed from this data directory.",
+    )
+    start_block: int = Field(
+        default=0,
+        ge=0,
+        description="First block the indexer reads when the registry's deployment block is "
+        "unknown (a `contract` not deployed from this data directory).",
+    )
+    environment: Environment = Field(
+        default="development",
+        description="`development` (default) or `production`: production refuses to serve "
+        "without a real `secret_key`.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret (at least 32 characters, not a placeholder); required in "
+        "production.",
+    )
+    ready_max_lag: int = Field(
+        default=5,
+        ge=0,
+        description="Blocks the indexer may be behind the chain head while `/readyz` still "
+        "answers ready.",
+    )
+    rate_limit_scans_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="Scans (and anonymous reports) per minute per client address, in bursts "
+        "of as many; 0 = no limit. Counted per API worker process.",
+    )
+    rate_limit_key_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        description="Scans (and reports) per minute per API key, in bursts of as many; "
+        "0 = no limit. Counted per API worker process.",
+    )
+
+    def require_production_secrets(self) -> None:
+        """ConfigError when production runs without a real secret (or with a placeholder)."""
+        if self.environment != "production":
+            return
+        problem = _secret_problem(self.secret_key)
+        if problem is not None:
+            raise ConfigError(
+                f"VERITAG_SECRET_KEY {problem}; production (VERITAG_ENVIRONMENT=production) "
+                f"needs a random secret of at least {MIN_SECRET_LENGTH} characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+
+
+def _secret_problem(secret: SecretStr | None) -> str | None:
+    """Why ``secret`` is not a real secret, or None when it is one."""
+    if secret is None:
+        return "is not set"
+    value = secret.get_secret_value().strip()
+    if not value:
+        return "is empty"
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDERS):
+        return "is a placeholder"
+    if len(set(value)) < 8:  # "xxxxxxxx…", "abababab…"
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None

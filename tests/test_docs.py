@@ -57,7 +57,7 @@ def test_readme_starts_with_exactly_two_commands() -> None:
 
     assert README.index(first) < README.index("\n## ")  # before any section
     assert commands_of(first) == [
-        "./scripts/setup.sh && .venv/bin/veritag demo",
+        "./scripts/setup.sh && .venv/bin/veritag serve --demo",
         "./scripts/setup.sh && ./scripts/test.sh",
     ]
 

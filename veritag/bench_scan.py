@@ -113,7 +113,12 @@ def run_scan_bench(seconds: float = 5.0) -> ScanBench:
                  "--data-dir", str(data_dir), "--port", str(port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env={**os.environ, "VERITAG_DATA_DIR": str(data_dir)},
+                # A load test comes from one address: no rate limit on this server.
+                env={
+                    **os.environ,
+                    "VERITAG_DATA_DIR": str(data_dir),
+                    "VERITAG_RATE_LIMIT_SCANS_PER_MINUTE": "0",
+                },
             )  # fmt: skip
             base = f"http://127.0.0.1:{port}"
             _wait_for(f"{base}/healthz", server)

@@ -1,13 +1,16 @@
 """What one CLI call works with: settings, the keystore, the chain and the registry on it.
 
 Deployments are remembered per chain id in ``<data dir>/deployments.json``, so separate CLI
-calls against the same node find the same registry.
+calls against the same node find the same registry. ``VERITAG_CONTRACT`` names an existing
+registry instead (any node); ``VERITAG_CHAIN_ID`` refuses a node on another chain.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
+import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +21,8 @@ from web3 import Web3
 
 from ledger.accounts import Keystore
 from ledger.anvil import AnvilNode
-from ledger.chain import Chain, connect_memory, connect_rpc
+from ledger.chain import ANVIL_CHAIN_ID, Chain, connect_memory, connect_rpc
+from ledger.custodial import CustodialKeys
 from ledger.errors import AccountError, ChainError, ConfigError
 from ledger.registry import Registry
 from ledger.settings import Settings
@@ -28,6 +32,8 @@ from ledger.store.repository import Store
 __all__ = ["Session"]
 
 DEPLOYMENTS_FILE = "deployments.json"
+CUSTODIAL_SECRET_FILE = "custodial-secret"  # noqa: S105 - a file name, not a secret
+"""Development only: what seals custodial keys when VERITAG_SECRET_KEY is unset."""
 DEV_FUNDING_WEI = 100 * 10**18
 _LOW_BALANCE_WEI = 10**18
 
@@ -53,17 +59,24 @@ class Session:
 
     @cached_property
     def anvil(self) -> AnvilNode:
-        return AnvilNode(self.data_dir, port=self.settings.anvil_port)
+        chain_id = self.settings.chain_id or ANVIL_CHAIN_ID
+        return AnvilNode(self.data_dir, port=self.settings.anvil_port, chain_id=chain_id)
 
     @cached_property
     def chain(self) -> Chain:
         """The chain the settings name; a managed local node is started if it is not running."""
+        expected = self.settings.chain_id
         if self.settings.rpc_url:
-            return connect_rpc(self.settings.rpc_url)
+            return connect_rpc(self.settings.rpc_url, expected_chain_id=expected)
         if self.settings.chain == "memory":
+            if self.settings.contract is not None:
+                raise ConfigError(
+                    "VERITAG_CONTRACT (--contract) names a registry on a node; an in-memory "
+                    "chain starts empty. Give --rpc-url too, or drop --contract"
+                )
             return connect_memory()
         status = self.anvil.start()
-        return connect_rpc(status.url)
+        return connect_rpc(status.url, expected_chain_id=expected)
 
     def store(self) -> Store:
         """The store (SQLite in the data directory unless VERITAG_DATABASE_URL), migrated."""
@@ -74,11 +87,34 @@ class Session:
             self._store = Store(engine)
         return self._store
 
+    def secret(self, name: str) -> bytes:
+        """32 random bytes made once per data directory and kept there (owner-only): the
+        scan salt, the decision key, the development custodial secret."""
+        path = self.data_dir / name
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def custodial_keys(self) -> CustodialKeys:
+        """Partners' keys held by the service, sealed with ``VERITAG_SECRET_KEY`` (in
+        development without one: a secret kept in the data directory)."""
+        secret = self.settings.secret_key
+        if secret is None:
+            self.settings.require_production_secrets()
+            return CustodialKeys(self.store().engine, self.secret(CUSTODIAL_SECRET_FILE))
+        return CustodialKeys(self.store().engine, secret)
+
     # ───────────── registry ─────────────
 
     def registry(self) -> Registry:
         """The registry deployed on this chain (deployed now on an in-memory chain)."""
         if self._registry is not None:
+            return self._registry
+        if self.settings.contract is not None:
+            self._registry = self._existing_registry(self.settings.contract)
             return self._registry
         if self.chain.kind == "memory":
             self._registry = Registry.deploy(self.chain.w3, self.chain.dev_accounts[0])
@@ -98,6 +134,25 @@ class Session:
             self.chain.w3, record["address"], deploy_block=int(record["block"])
         )
         return self._registry
+
+    def _existing_registry(self, address: str) -> Registry:
+        """The registry at ``address`` (VERITAG_CONTRACT): there must be code there."""
+        if not Web3.is_address(address):
+            raise ConfigError(
+                f"VERITAG_CONTRACT (--contract) {address!r} is not an address (0x and 40 hex "
+                "digits)"
+            )
+        checksummed = Web3.to_checksum_address(address)
+        chain = self.chain
+        if not chain.w3.eth.get_code(checksummed):
+            raise ConfigError(
+                f"there is no contract at {checksummed} on chain {chain.chain_id} ({chain.url}); "
+                "check --contract (VERITAG_CONTRACT) and --rpc-url"
+            )
+        record = self._deployments().get(str(chain.chain_id))
+        known = record is not None and str(record["address"]).lower() == checksummed.lower()
+        deploy_block = int(record["block"]) if known and record else self.settings.start_block
+        return Registry(chain.w3, checksummed, deploy_block=deploy_block)
 
     def deploy(self, deployer: LocalAccount) -> Registry:
         registry = Registry.deploy(self.chain.w3, deployer)

@@ -579,6 +579,9 @@ def local_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDemo]:
     server = ServeProcess(
         ["--chain", "local", "--demo", "--data-dir", str(data_dir)], env, root, free_port()
     )
+    # Started here, the node outlives each serve process (serve stops only a node it started),
+    # so the tests can stop and restart the server and still read the chain.
+    AnvilNode(data_dir, port=anvil_port).start()
     try:
         printed = server.start()
         yield LocalDemo(server, data_dir, anvil_port, env, printed)

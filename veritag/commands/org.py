@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ledger.outbox.signer import Senders
 from ledger.settings import Settings
 from ledger.store.orgs import Organisations, Role
-from veritag.session import Session
+from veritag.session import DEV_FUNDING_WEI, Session
 
 __all__ = ["register"]
 
@@ -88,3 +89,28 @@ def revoke_key(
     """Revoke an API key at once."""
     _organisations(data_dir, database_url).revoke(prefix)
     console.print(f"[green]✔[/green] revoked {prefix}")
+
+
+@org_app.command("custodial-key")
+def custodial_key(
+    name: Annotated[str, typer.Argument(help="The organisation's name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Custodial mode: make a key the service holds (sealed with VERITAG_SECRET_KEY) and
+    sends the organisation's writes from; on a development chain it gets test ether."""
+    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
+    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    engine = session.store().engine
+    org = Organisations(engine).by_name(name)
+    chain = session.chain
+    address = session.custodial_keys().create(org.id)
+    Senders(engine).assign(org.id, address, chain.chain_id)
+    if chain.dev_accounts:
+        chain.fund(address, DEV_FUNDING_WEI)
+    console.print(f"[green]✔[/green] {org.name} now sends its writes from {address}")
+    console.print(
+        "  it must be allowed on chain for what it does (a brand: `veritag operator add "
+        f"{address} --brand {org.brand_id or 'N'}`), and needs ether on a real network",
+        soft_wrap=True,
+    )

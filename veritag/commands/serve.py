@@ -1,8 +1,16 @@
 """``veritag serve``: the API and scan page with the indexer, on the CLI's chain choices.
 
-Deploys a registry where none is deployed yet (on a development chain, from its first dev
-account), migrates the store, follows the chain into it in a background thread, and with
-``--demo`` seeds one item in each state and prints their label URLs.
+On the default ``local`` chain it manages anvil itself: starts it (state in the data
+directory) unless one already runs for the data directory, restarts it if it dies, and on exit
+stops it only if it started it. ``--chain memory`` runs the in-process chain; ``--rpc-url``
+(with ``--contract``) any node. Deploys a registry where none is deployed yet (on a
+development chain, from its first dev account), migrates the store, and with ``--demo`` seeds
+one item in each state and prints their label URLs.
+
+Background jobs (following the chain into the store, webhook deliveries) run in exactly one
+process: the holder of the leader lock (:mod:`ledger.leader`). With ``--workers N`` (on
+PostgreSQL) uvicorn starts N processes, each building its app with :func:`worker_app` from the
+environment this process hands down.
 """
 
 from __future__ import annotations
@@ -10,21 +18,32 @@ from __future__ import annotations
 import gc
 import json
 import os
-import secrets
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from api.app import create_app
+from api.ratelimit import RateLimits
 from api.services import Services
 from ledger.alerts.chain_alerts import publish_chain_alerts
 from ledger.alerts.delivery import DeliveryWorker
+from ledger.anvil import AnvilSupervisor
 from ledger.errors import ConfigError
 from ledger.indexer import Indexer
+from ledger.leader import Job, LeaderJobs, LeaderLock
+from ledger.outbox.signer import custodial_signers
+from ledger.outbox.submitter import Submitter
 from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.database import default_url, make_engine, migrate
@@ -32,13 +51,17 @@ from ledger.store.repository import Store
 from veritag.demo_seed import DemoRoles, seed_demo
 from veritag.session import Session
 
-__all__ = ["build_services", "register"]
+__all__ = ["IndexFollower", "build_services", "register", "worker_app"]
 
 console = Console()
 SALT_FILE = "scan-salt"
 """Salt for hashing scanners' IPs and user agents."""
 DECISION_KEY_FILE = "decision-key"
 """Private key that signs listing decisions: kept, so signatures stay checkable across runs."""
+LEADER_LOCK = "veritag-background-jobs"
+DEMO_CODES_ENV = "VERITAG_SERVE_DEMO_CODES"
+"""How ``serve`` hands its demo items to worker processes (not a setting: set by serve)."""
+BASE_URL_ENV = "VERITAG_SERVE_BASE_URL"
 
 
 def register(app: typer.Typer) -> None:
@@ -58,63 +81,254 @@ def serve_command(
         typer.Option("--chain", help="local (managed anvil, default) or memory (in-process)."),
     ] = None,
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="Any EVM JSON-RPC node.")] = None,
+    contract: Annotated[
+        str | None,
+        typer.Option("--contract", help="An existing registry's address on the --rpc-url node."),
+    ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API worker processes (>1 needs PostgreSQL).")
+    ] = 1,
 ) -> None:
     """Serve the scan API and page (uvicorn), indexing the chain in the background."""
     overrides = {
-        k: v for k, v in [("chain", chain), ("rpc_url", rpc_url), ("data_dir", data_dir)] if v
+        k: v
+        for k, v in [
+            ("chain", chain),
+            ("rpc_url", rpc_url),
+            ("contract", contract),
+            ("data_dir", data_dir),
+        ]
+        if v
     }
-    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.require_production_secrets()
+    if workers > 1:
+        _require_shared_database(settings, workers)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops what we started
+    session = Session(settings)
     base_url = f"http://{host}:{port}"
-    services, indexer = build_services(session, demo=demo, base_url=base_url)
-    stop = threading.Event()
-    follower = threading.Thread(target=indexer.follow, args=(stop, 1.0), daemon=True)
-    follower.start()
-    registry = services.registry
-    console.print(
-        f"[green]✔[/green] registry {registry.address} on chain {registry.chain_id}; "
-        f"serving {base_url} (API docs at {base_url}/docs)"
+    with managed_anvil(session):
+        if workers == 1:
+            services, _ = build_services(session, demo=demo, base_url=base_url)
+            _announce(services, base_url, workers)
+            app = create_app(
+                services,
+                rate_limits=rate_limits(settings),
+                ready_max_lag=settings.ready_max_lag,
+            )
+            gc.collect()
+            gc.freeze()  # what startup built lives as long as the server: out of every GC pass
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+            return
+        services, indexer = build_services(session, demo=demo, base_url=base_url)
+        _announce(services, base_url, workers)
+        os.environ.update(_worker_environment(session, services, base_url))
+        indexer.engine.dispose()  # workers open their own connections
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+
+
+def worker_app() -> FastAPI:
+    """One API worker's app, from the settings ``serve --workers`` put in the environment."""
+    settings = Settings()
+    session = Session(settings)
+    codes = os.environ.get(DEMO_CODES_ENV)
+    services, _ = build_services(
+        session,
+        demo=False,
+        base_url=os.environ.get(BASE_URL_ENV, "http://127.0.0.1:8000"),
+        demo_codes=json.loads(codes) if codes else None,
+        initial_sync=False,
     )
-    if services.demo_codes:
-        for state, url in services.demo_codes.items():
-            console.print(f"  {state:18} {url}")
-        print(json.dumps(services.demo_codes), flush=True)
+    app = create_app(
+        services, rate_limits=rate_limits(settings), ready_max_lag=settings.ready_max_lag
+    )
     gc.collect()
-    gc.freeze()  # what startup built lives as long as the server: keep it out of every GC pass
+    gc.freeze()
+    return app
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        per_address_per_minute=settings.rate_limit_scans_per_minute,
+        per_key_per_minute=settings.rate_limit_key_per_minute,
+    )
+
+
+@contextmanager
+def managed_anvil(session: Session) -> Iterator[AnvilSupervisor | None]:
+    """On the ``local`` chain: anvil running and supervised while the block runs.
+
+    A node found running for the data directory is used and left running at the end; one
+    started here is stopped (SIGTERM: anvil saves its state) at the end.
+    """
+    settings = session.settings
+    if settings.rpc_url or settings.chain != "local":
+        yield None
+        return
+    node = session.anvil
+    started_here = not node.status().running
+    status = node.start()
+    if started_here:
+        console.print(f"[green]✔[/green] started anvil at {status.url} (state {node.state_file})")
+    else:
+        console.print(f"using the anvil already running at {status.url} (pid {status.pid})")
+    supervisor = AnvilSupervisor(node)
+    supervisor.start()
     try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
+        yield supervisor
     finally:
-        stop.set()
-        follower.join(timeout=5)
+        supervisor.stop()
+        if started_here:
+            node.stop()
+            console.print("[green]✔[/green] stopped the anvil this serve started")
 
 
-def build_services(session: Session, *, demo: bool, base_url: str) -> tuple[Services, Indexer]:
-    """Registry (deployed if needed), migrated store, indexer and, in demo mode, the seed."""
+class IndexFollower:
+    """The indexer following the chain in a thread: a leader job."""
+
+    def __init__(self, indexer: Indexer, poll_interval: float = 1.0) -> None:
+        self.indexer = indexer
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.indexer.follow,
+            args=(self._stop, self.poll_interval),
+            name="veritag-indexer",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def build_services(
+    session: Session,
+    *,
+    demo: bool,
+    base_url: str,
+    demo_codes: dict[str, str] | None = None,
+    initial_sync: bool = True,
+) -> tuple[Services, Indexer]:
+    """Registry (deployed if needed), migrated store, indexer and, in demo mode, the seed.
+
+    ``services.background`` holds one :class:`LeaderJobs` that follows the chain and delivers
+    webhooks while this process holds the leader lock; add further leader-only jobs to its
+    ``jobs`` before the app starts.
+    """
     registry = _registry(session)
     settings = session.settings
     engine = make_engine(settings.database_url or default_url(settings.data_dir))
     migrate(engine)
     store = Store(engine)
     indexer = Indexer(registry, engine, confirmations=settings.confirmations)
-    demo_codes = None
     if demo:
         roles = DemoRoles.from_dev_accounts(session.chain.dev_accounts)
         demo_codes = seed_demo(registry, store, roles, base_url)
-    indexer.sync()
+    if initial_sync:
+        indexer.sync()
     services = Services(
         registry,
         store,
-        hash_salt=_secret(settings.data_dir, SALT_FILE),
+        hash_salt=session.secret(SALT_FILE),
         demo_codes=demo_codes,
-        decision_key=_secret(settings.data_dir, DECISION_KEY_FILE),
+        decision_key=session.secret(DECISION_KEY_FILE),
     )
-    services.background.append(DeliveryWorker(engine, publishers=[publish_chain_alerts]))
+    submitter = Submitter(
+        engine,
+        registry,
+        custodial_signers(engine, session.custodial_keys()),
+        confirmations=settings.confirmations,
+    )
+    jobs: list[Job] = [
+        IndexFollower(indexer),
+        DeliveryWorker(engine, publishers=[publish_chain_alerts]),
+        submitter,
+    ]
+    services.background.append(LeaderJobs(LeaderLock(engine, LEADER_LOCK), jobs))
     return services, indexer
 
 
+def _announce(services: Services, base_url: str, workers: int) -> None:
+    registry = services.registry
+    processes = f"{workers} worker processes" if workers > 1 else "one process"
+    console.print(
+        f"[green]✔[/green] registry {registry.address} on chain {registry.chain_id}; "
+        f"serving {base_url} ({processes})\n"
+        f"  API docs   {base_url}/docs\n  readiness  {base_url}/readyz",
+        soft_wrap=True,
+    )
+    if services.demo_codes:
+        console.print("  scan pages of the demo items:")
+        for state, url in services.demo_codes.items():
+            console.print(f"  {state:18} {url}", soft_wrap=True)
+        print(json.dumps(services.demo_codes), flush=True)
+
+
+def _worker_environment(session: Session, services: Services, base_url: str) -> dict[str, str]:
+    """What a worker process needs to build the same services (see :func:`worker_app`)."""
+    settings = session.settings
+    registry = services.registry
+    environment = {
+        "VERITAG_DATA_DIR": str(settings.data_dir.resolve()),
+        "VERITAG_RPC_URL": session.chain.url,
+        "VERITAG_CONTRACT": registry.address,
+        "VERITAG_START_BLOCK": str(registry.deploy_block),
+        BASE_URL_ENV: base_url,
+    }
+    if settings.database_url:
+        environment["VERITAG_DATABASE_URL"] = settings.database_url
+    if services.demo_codes:
+        environment[DEMO_CODES_ENV] = json.dumps(services.demo_codes)
+    return environment
+
+
+def _require_shared_database(settings: Settings, workers: int) -> None:
+    if settings.chain == "memory" and not settings.rpc_url:
+        raise ConfigError(
+            f"--workers {workers} cannot share an in-memory chain: it lives inside one "
+            "process; use the local chain (the default) or --rpc-url"
+        )
+    url = settings.database_url or default_url(settings.data_dir)
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(
+            f"VERITAG_DATABASE_URL {url!r} is not a database URL; use "
+            "postgresql+psycopg://USER@HOST/DB"
+        ) from None
+    if backend != "postgresql":
+        raise ConfigError(
+            f"--workers {workers} needs PostgreSQL (VERITAG_DATABASE_URL=postgresql+psycopg://…): "
+            "SQLite lets one process write at a time, so several workers would fail each "
+            "other's writes; run one worker on SQLite"
+        )
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _registry(session: Session) -> Registry:
+    if session.settings.contract is not None:
+        return session.registry()  # an existing registry: never deploy in its place
     try:
         return session.registry()
     except ConfigError:
@@ -122,14 +336,3 @@ def _registry(session: Session) -> Registry:
         if not accounts:
             raise
         return session.deploy(accounts[0])
-
-
-def _secret(data_dir: Path, name: str) -> bytes:
-    """32 random bytes made once per data directory and kept there (owner-only)."""
-    path = data_dir / name
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
-    return path.read_bytes()

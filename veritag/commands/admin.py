@@ -1,0 +1,59 @@
+"""``veritag admin``: bootstrap the first registry operator of a new installation.
+
+``admin bootstrap`` makes the registry-operator organisation and prints its API key once; it
+refuses when a registry organisation exists already (further keys: ``veritag org new-key``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ledger.errors import Conflict
+from ledger.settings import Settings
+from ledger.store.orgs import Organisations, Role
+from veritag.session import Session
+
+__all__ = ["register"]
+
+console = Console()
+admin_app = typer.Typer(help="Set up a new installation: its first registry operator.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``admin`` to ``app``."""
+    app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("bootstrap")
+def bootstrap(
+    name: Annotated[
+        str, typer.Option("--name", help="The registry operator's organisation name.")
+    ] = "Registry operator",
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="The store (default: SQLite in the data directory)."),
+    ] = None,
+) -> None:
+    """Create the first registry-operator organisation and print its API key (once)."""
+    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
+    organisations = Organisations(
+        Session(Settings(**overrides)).store().engine  # type: ignore[arg-type]
+    )
+    existing = [org for org in organisations.all() if org.role is Role.REGISTRY]
+    if existing:
+        first = existing[0]
+        raise Conflict(
+            "admin bootstrap",
+            f"the registry operator {first.name!r} (#{first.id}) exists already; bootstrap "
+            f"runs once. Issue it another key with `veritag org new-key {first.name!r}`",
+        )
+    org, key = organisations.create(name, Role.REGISTRY)
+    console.print(f"[green]✔[/green] registry operator #{org.id} {org.name!r}")
+    console.print(f"API key (shown once; store it now): [bold]{key}[/bold]", soft_wrap=True)
