@@ -17,6 +17,7 @@ from api.routes import (
     meta,
     metrics,
     operations,
+    relay,
     reports,
     risk,
     scan,
@@ -75,6 +76,8 @@ def create_app(
     if services.demo_codes is not None:
         app.include_router(meta.demo_router)
     app.include_router(scan.router)
-    for module in (listings, sellers, risk, reports, sites, webhooks, metrics, items, operations):
+    for module in (
+        listings, sellers, risk, reports, sites, webhooks, metrics, items, operations, relay,
+    ):  # fmt: skip
         app.include_router(module.router)
     return app

@@ -1,4 +1,5 @@
-"""Rate limits on the public routes: the scan route ``GET /01/…`` and ``POST /v1/reports``.
+"""Rate limits on the public routes: the scan route ``GET /01/…``, ``POST /v1/reports`` and
+the relay (``POST /v1/relay``, ``POST /v1/relay/prepare``).
 
 A token bucket per client address and, when a valid API key comes with the request, per key
 instead (keys get their own, higher limit). A bucket holds ``per_minute`` tokens (the burst)
@@ -155,9 +156,13 @@ def _buckets(per_minute: int, clock: Callable[[], float]) -> TokenBuckets | None
     return TokenBuckets(per_minute, clock=clock) if per_minute > 0 else None
 
 
+_LIMITED_POSTS = frozenset({"/v1/reports", "/v1/relay", "/v1/relay/prepare"})
+"""Public writes anyone may make without a key: reports and relayed requests."""
+
+
 def _limited(method: str, path: str) -> bool:
     return (method == "GET" and path.startswith("/01/")) or (
-        method == "POST" and path == "/v1/reports"
+        method == "POST" and path in _LIMITED_POSTS
     )
 
 

@@ -23,6 +23,7 @@ from ledger.errors import StoreUnavailable
 from ledger.marketplace.check import ListingChecker
 from ledger.marketplace.signing import DecisionSigner
 from ledger.registry import Registry
+from ledger.relay import Relayer
 from ledger.store.orgs import Organisations
 from ledger.store.repository import Store
 from ledger.store.signals import NewSignal
@@ -54,6 +55,10 @@ class Services:
     brand_names: dict[int, str | None] = field(default_factory=dict)
     background: list[Background] = field(default_factory=list)
     """Workers started and stopped with the app (alert deliveries, …)."""
+    relayer: Relayer | None = None
+    """Checks and builds relayed requests of parties without gas; None = no relaying."""
+    relayer_org_id: int | None = None
+    """The organisation whose outbox holds relayed requests (its account pays the gas)."""
     decision_key: bytes | None = None
     """Private key that signs listing decisions; None = a fresh one for this process."""
     decision_signer: DecisionSigner = field(init=False)

@@ -52,6 +52,7 @@ __all__ = [
     "Relayer",
     "claim_data",
     "forward_request_typed_data",
+    "forwarder_execute",
     "receive_data",
     "recover_forward_request_signer",
     "report_stolen_data",
@@ -135,6 +136,31 @@ class ForwardRequest:
             "data": self.data,
         }
 
+    def as_json(self, signature: bytes) -> dict[str, Any]:
+        """The signed request as JSON (what the outbox stores)."""
+        return {
+            "from": self.sender,
+            "to": self.to,
+            "gas": self.gas,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+            "data": "0x" + self.data.hex(),
+            "signature": "0x" + signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> tuple[ForwardRequest, bytes]:
+        """The request and signature :meth:`as_json` wrote."""
+        request = cls(
+            sender=value["from"],
+            to=value["to"],
+            gas=int(value["gas"]),
+            nonce=int(value["nonce"]),
+            deadline=int(value["deadline"]),
+            data=bytes.fromhex(str(value["data"]).removeprefix("0x")),
+        )
+        return request, bytes.fromhex(str(value["signature"]).removeprefix("0x"))
+
     def execute_argument(self, signature: bytes) -> dict[str, Any]:
         """The forwarder's ``ForwardRequestData``: the request without its nonce, signed."""
         return {
@@ -191,6 +217,17 @@ def recover_forward_request_signer(
     except (ValueError, TypeError, ValidationError):  # wrong length, high s, v not 27/28
         return Web3.to_checksum_address("0x" + "00" * 20)
     return Web3.to_checksum_address(signer)
+
+
+def forwarder_execute(
+    registry: Registry, request: ForwardRequest, signature: bytes
+) -> ContractFunction:
+    """The trusted forwarder's ``execute`` call for a signed request (sent by anyone)."""
+    forwarder = registry.w3.eth.contract(
+        address=registry.forwarder, abi=load_artifact(FORWARDER_NAME).abi
+    )
+    call: ContractFunction = forwarder.functions.execute(request.execute_argument(signature))
+    return call
 
 
 # ───────────── the registry calls a party may sign ─────────────
@@ -329,10 +366,7 @@ class Relayer:
     # ───────────── internals ─────────────
 
     def _execute(self, request: ForwardRequest, signature: bytes) -> ContractFunction:
-        call: ContractFunction = self.contract.functions.execute(
-            request.execute_argument(signature)
-        )
-        return call
+        return forwarder_execute(self.registry, request, signature)
 
     def _check_policy(self, request: ForwardRequest) -> None:
         action = f"relay a request of {request.sender}"

@@ -18,6 +18,7 @@ from web3.contract.contract import ContractFunction
 from ledger.errors import IdentifierError, InvalidRecord
 from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.registry import Registry
+from ledger.relay import ForwardRequest, forwarder_execute
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "KINDS", "OperationKind", "contract_call", "validate_request"]
 
@@ -135,6 +136,42 @@ def _move(*, to: bool) -> Callable[[Mapping[str, Any], int], Request]:
     return normalise
 
 
+_RELAY_FIELDS = frozenset({"from", "to", "gas", "nonce", "deadline", "data", "signature"})
+_HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+
+
+def _relay(request: Mapping[str, Any], _max: int) -> Request:
+    """A signed ERC-2771 request; the relayer checked it against the chain before this."""
+    what = "relayed request"
+    missing = sorted(_RELAY_FIELDS - set(request))
+    if missing:
+        raise InvalidRecord(what, f"missing field(s): {', '.join(missing)}")
+    for name in ("data", "signature"):
+        value = request[name]
+        if not isinstance(value, str) or not _HEX.fullmatch(value):
+            raise InvalidRecord(what, f"{name!r} must be 0x and an even number of hex digits")
+    for name in ("gas", "nonce", "deadline"):
+        value = request[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidRecord(what, f"{name!r} must be a non-negative integer")
+    try:
+        parsed, signature = ForwardRequest.from_json(
+            {
+                **request,
+                "from": _address(request, "from", what),
+                "to": _address(request, "to", what),
+            }
+        )
+    except ValueError as exc:
+        raise InvalidRecord(what, str(exc)) from None
+    return parsed.as_json(signature)
+
+
+def _relay_call(registry: Registry, request: Request) -> ContractFunction:
+    parsed, signature = ForwardRequest.from_json(request)
+    return forwarder_execute(registry, parsed, signature)
+
+
 # ───────────── registry calls ─────────────
 
 
@@ -165,6 +202,7 @@ KINDS: dict[str, OperationKind] = {
         OperationKind("transfer", _ITEM_TO, _move(to=True), _call("transfer", to=True)),
         OperationKind("receive", _ITEM, _move(to=False), _call("acceptDelivery", to=False)),
         OperationKind("report_stolen", _ITEM, _move(to=False), _call("reportStolen", to=False)),
+        OperationKind("relay", _RELAY_FIELDS, _relay, _relay_call),
     )
 }
 """Every kind of operation the outbox takes."""

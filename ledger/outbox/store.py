@@ -196,6 +196,11 @@ class Outbox:
             rows = db.exec(query.order_by(col(Operation.id).desc()).limit(limit)).all()
         return [read_operation(r) for r in rows]
 
+    def find(self, org_id: int, idempotency_key: str) -> OperationRead | None:
+        """The organisation's operation stored under ``idempotency_key``, if any."""
+        row = self._by_key(org_id, idempotency_key)
+        return read_operation(row) if row is not None else None
+
     def _by_key(self, org_id: int, key: str) -> Operation | None:
         with session(self.engine) as db:
             return db.exec(

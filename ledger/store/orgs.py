@@ -24,7 +24,15 @@ from ledger.errors import AuthenticationRequired, Conflict, InvalidRecord, NotFo
 from ledger.store.database import session
 from ledger.store.market_models import ApiKey, Organisation
 
-__all__ = ["KEY_PREFIX", "OrgRead", "Organisations", "Principal", "Role"]
+__all__ = [
+    "KEY_PREFIX",
+    "RELAYER_ORGANISATION",
+    "OrgRead",
+    "Organisations",
+    "Principal",
+    "Role",
+    "relayer_organisation",
+]
 
 KEY_PREFIX = "vtk_"
 _KEY = re.compile(r"vtk_([0-9a-f]{8})_[A-Za-z0-9_-]{32,64}")
@@ -180,6 +188,19 @@ class Organisations:
             ApiKey(org_id=org_id, prefix=prefix, key_hash=_digest(key), created_at=self._clock())
         )
         return key
+
+
+RELAYER_ORGANISATION = "Veritag relayer"
+"""The service's own organisation whose account pays for relayed requests."""
+
+
+def relayer_organisation(organisations: Organisations) -> OrgRead:
+    """The relayer's organisation, made on first use (a custodian: it holds no powers; its
+    API key is never shown)."""
+    try:
+        return organisations.by_name(RELAYER_ORGANISATION)
+    except NotFound:
+        return organisations.create(RELAYER_ORGANISATION, Role.CUSTODIAN)[0]
 
 
 def _role(value: Role | str) -> Role:

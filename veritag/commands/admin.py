@@ -1,7 +1,8 @@
-"""``veritag admin``: bootstrap the first registry operator of a new installation.
+"""``veritag admin``: set up a new installation.
 
 ``admin bootstrap`` makes the registry-operator organisation and prints its API key once; it
 refuses when a registry organisation exists already (further keys: ``veritag org new-key``).
+``admin relayer`` gives the service the account that pays for relayed requests.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import typer
 from rich.console import Console
 
 from ledger.errors import Conflict
+from ledger.outbox.signer import Senders
 from ledger.settings import Settings
-from ledger.store.orgs import Organisations, Role
-from veritag.session import Session
+from ledger.store.orgs import Organisations, Role, relayer_organisation
+from veritag.session import DEV_FUNDING_WEI, Session
 
 __all__ = ["register"]
 
 console = Console()
-admin_app = typer.Typer(help="Set up a new installation: its first registry operator.")
+admin_app = typer.Typer(help="Set up an installation: its first registry operator, its relayer.")
 
 
 def register(app: typer.Typer) -> None:
@@ -57,3 +59,34 @@ def bootstrap(
     org, key = organisations.create(name, Role.REGISTRY)
     console.print(f"[green]✔[/green] registry operator #{org.id} {org.name!r}")
     console.print(f"API key (shown once; store it now): [bold]{key}[/bold]", soft_wrap=True)
+
+
+@admin_app.command("relayer")
+def relayer(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="The store (default: SQLite in the data directory)."),
+    ] = None,
+) -> None:
+    """Give the service a gas-paying account for relayed requests (POST /v1/relay)."""
+    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
+    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    engine = session.store().engine
+    org = relayer_organisation(Organisations(engine))
+    senders = Senders(engine)
+    if senders.addresses(org.id):
+        console.print(f"the relayer already pays from {senders.sender_of(org.id)}")
+        return
+    chain = session.chain
+    address = session.custodial_keys().create(org.id)
+    senders.assign(org.id, address, chain.chain_id)
+    if chain.dev_accounts:
+        chain.fund(address, DEV_FUNDING_WEI)
+    console.print(
+        f"[green]✔[/green] relayed requests are paid from {address} (a key the service holds, "
+        "sealed with VERITAG_SECRET_KEY); keep it funded on a real network",
+        soft_wrap=True,
+    )

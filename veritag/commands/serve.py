@@ -39,14 +39,17 @@ from api.services import Services
 from ledger.alerts.chain_alerts import publish_chain_alerts
 from ledger.alerts.delivery import DeliveryWorker
 from ledger.anvil import AnvilSupervisor
-from ledger.errors import ConfigError
+from ledger.custodial import CustodialKeys
+from ledger.errors import ConfigError, NotFound
 from ledger.indexer import Indexer
 from ledger.leader import Job, LeaderJobs, LeaderLock
-from ledger.outbox.signer import custodial_signers
+from ledger.outbox.signer import Senders, custodial_signers
 from ledger.outbox.submitter import Submitter
 from ledger.registry import Registry
+from ledger.relay import Relayer
 from ledger.settings import ChainChoice, Settings
 from ledger.store.database import default_url, make_engine, migrate
+from ledger.store.orgs import RELAYER_ORGANISATION
 from ledger.store.repository import Store
 from veritag.demo_seed import DemoRoles, seed_demo
 from veritag.session import Session
@@ -251,10 +254,12 @@ def build_services(
         demo_codes=demo_codes,
         decision_key=session.secret(DECISION_KEY_FILE),
     )
+    custodial_keys = session.custodial_keys()
+    _enable_relaying(services, custodial_keys)
     submitter = Submitter(
         engine,
         registry,
-        custodial_signers(engine, session.custodial_keys()),
+        custodial_signers(engine, custodial_keys),
         confirmations=settings.confirmations,
     )
     jobs: list[Job] = [
@@ -264,6 +269,20 @@ def build_services(
     ]
     services.background.append(LeaderJobs(LeaderLock(engine, LEADER_LOCK), jobs))
     return services, indexer
+
+
+def _enable_relaying(services: Services, keys: CustodialKeys) -> None:
+    """Relay requests when ``veritag admin relayer`` gave the service a gas-paying account."""
+    organisations = services.organisations()
+    try:
+        org = organisations.by_name(RELAYER_ORGANISATION)
+    except NotFound:
+        return
+    senders = Senders(services.engine)
+    if not senders.addresses(org.id):
+        return
+    services.relayer = Relayer(services.registry, keys.account(org.id, senders.sender_of(org.id)))
+    services.relayer_org_id = org.id
 
 
 def _announce(services: Services, base_url: str, workers: int) -> None:
