@@ -13,10 +13,12 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     │   ├── InvalidSerial
     │   ├── InvalidItemId
     │   ├── InvalidCompanyPrefix
-    │   └── InvalidDigitalLink      a Digital Link GS1's parser refuses, or one naming no item
+    │   ├── InvalidDigitalLink      a Digital Link GS1's parser refuses, or one naming no item
+    │   └── InvalidEpcUrn           an EPC URN that is malformed or names no GS1 key
     ├── InputFileError              a CSV or similar file has bad rows (all of them listed)
     ├── LabelError (ValueError)     a label or label sheet cannot be printed from what was given
     ├── AccountError                keystore missing, wrong passphrase, unknown account
+    ├── EventHashError (ValueError) an EPCIS event that cannot be given a CBV event hash ID
     ├── AccessError                 the caller may not do this
     │   ├── AuthenticationRequired  no API key, or an unknown or revoked one (401)
     │   └── Forbidden               the caller's role or the object's owner forbids it (403)
@@ -138,6 +140,15 @@ class InvalidDigitalLink(IdentifierError):
         super().__init__(f"invalid GS1 Digital Link {uri!r}: {reason}{where}")
 
 
+class InvalidEpcUrn(IdentifierError):
+    """An EPC URN is malformed, names a scheme Veritag does not read, or breaks the TDS."""
+
+    def __init__(self, urn: str, reason: str) -> None:
+        self.urn = urn
+        self.reason = reason
+        super().__init__(f"invalid EPC URN {urn!r}: {reason}")
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """One bad field of one row of an input file."""
@@ -180,6 +191,17 @@ class AccountError(VeritagError):
     """An account or keystore cannot be used (missing, wrong passphrase, unknown name)."""
 
     status = 400
+
+
+class EventHashError(VeritagError, ValueError):
+    """An EPCIS document or event cannot be given a CBV event hash ID."""
+
+    status = 422
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"cannot compute the event hash ID of {what}: {reason}")
 
 
 class AccessError(VeritagError):

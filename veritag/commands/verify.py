@@ -67,7 +67,7 @@ def verify_command(
     parsed = parse_digital_link(link)
     if parsed.gtin is None or parsed.serial is None:
         raise InvalidDigitalLink(link, "verify needs a GTIN (01) and a serial (21) to name an item")
-    registry = _registry(rpc_url, contract, data_dir)
+    registry = registry_from_options(rpc_url, contract, data_dir)
     try:
         verdict = verify_item(registry, parsed.gtin, parsed.serial)
     except (BadFunctionCallOutput, ContractLogicError) as exc:
@@ -137,7 +137,9 @@ def _array(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _registry(rpc_url: str | None, contract: str | None, data_dir: Path | None) -> Registry:
+def registry_from_options(
+    rpc_url: str | None, contract: str | None, data_dir: Path | None
+) -> Registry:
     if contract and not rpc_url:
         raise ConfigError("--contract needs --rpc-url: the node of the chain named in the proof")
     if rpc_url and contract:
