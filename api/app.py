@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import (
+    epcis,
     items,
     listings,
     meta,
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(scan.router)
     for module in (
         listings, sellers, risk, reports, sites, webhooks, metrics, items, operations, relay,
+        epcis,
     ):  # fmt: skip
         app.include_router(module.router)
     return app

@@ -24,7 +24,7 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
-from veritag.commands import admin, index, labels, org, serve, simulate, verify
+from veritag.commands import admin, epcis, index, labels, org, serve, simulate, verify
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -559,7 +559,7 @@ def demo() -> None:
     run_demo(console)
 
 
-for _commands in (admin, labels, index, org, serve, simulate, verify):
+for _commands in (admin, labels, index, org, serve, simulate, verify, epcis):
     _commands.register(app)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
+from api.linkset import linkset_header, resolve_link_type, wants_resolver
 from api.schemas import VerdictPublic
 from api.services import Services, ServicesDep
 from api.verdicts import public_verdict
@@ -46,21 +47,27 @@ def scan(request: Request, services: ServicesDep) -> Response:
     link = parse_digital_link(str(request.url))
     if link.gtin is None or link.serial is None:
         raise InvalidDigitalLink(str(request.url), "a scan needs a GTIN (01) and a serial (21)")
+    if wants_resolver(request):
+        resolved = resolve_link_type(request, link.gtin, link.serial)
+        if resolved is not None:
+            return resolved
     verdict = services.verdicts.verdict(link.gtin, link.serial)
     count, first_seen = _record_scan(request, services, verdict)
     base_url = str(request.base_url).rstrip("/")
     writer = services.scans if verdict.state is not None else None
+    canonical = build_digital_link(verdict.gtin, verdict.serial, base_url)
+    headers = {"link": linkset_header(canonical)}
     answer = public_verdict(
         verdict,
         services,
-        link=build_digital_link(verdict.gtin, verdict.serial, base_url),
+        link=canonical,
         scan_count=count,
         first_seen=first_seen,
         signals=writer.signals(verdict.item_id.hex()) if writer is not None else (),
     )
     if _wants_html(request):
-        return templates.TemplateResponse(request, "scan.html", {"v": answer})
-    return JSONResponse(answer.model_dump(mode="json", by_alias=True))
+        return templates.TemplateResponse(request, "scan.html", {"v": answer}, headers=headers)
+    return JSONResponse(answer.model_dump(mode="json", by_alias=True), headers=headers)
 
 
 def _wants_html(request: Request) -> bool:

@@ -36,3 +36,16 @@ __all__ = [
     "validate_gtin",
     "validate_serial",
 ]
+from ledger.identifiers.epc_urn import (
+    InvalidEpcUrn,
+    digital_link_to_sgtin_urn,
+    epc_urn_to_digital_link,
+    sgtin_urn_to_digital_link,
+)
+
+__all__ += [
+    "InvalidEpcUrn",
+    "digital_link_to_sgtin_urn",
+    "epc_urn_to_digital_link",
+    "sgtin_urn_to_digital_link",
+]
