@@ -94,6 +94,7 @@ class Submitter:
         reorg_window: int = 64,
         batch: int = 200,
         poll_interval: float = 0.2,
+        orphan_grace_s: float = 2.0,
     ) -> None:
         if fee_bump <= 1.1:
             raise ValueError(f"fee_bump {fee_bump} must exceed 1.1 (nodes' replacement minimum)")
@@ -108,6 +109,8 @@ class Submitter:
         self.reorg_window = reorg_window
         self.batch = batch
         self.poll_interval = poll_interval
+        self.orphan_grace_s = orphan_grace_s
+        self._orphans: dict[str, float] = {}
         self._head: tuple[int, bytes] | None = None
         self._recovered = False
         self._synced: set[str] = set()
@@ -238,17 +241,7 @@ class Submitter:
         """The operation's nonce was mined: confirmed or failed, by its receipt."""
         receipt = self._receipt_of(row)
         if receipt is None:
-            self._finish(
-                row.id,
-                OpStatus.FAILED,
-                error={
-                    "name": "NonceUsedElsewhere",
-                    "message": f"nonce {row.nonce} of {row.sender} was used by a transaction "
-                    "this service did not send; the operation was not applied",
-                    "data": {"sender": row.sender, "nonce": row.nonce},
-                },
-            )
-            return 1
+            return self._requeue_orphan(row)
         block = int(receipt["blockNumber"])
         if head - block < self.confirmations:
             return 0
@@ -259,6 +252,28 @@ class Submitter:
         else:
             error = self._explain_revert(read_operation(row), block)
             self._finish(row.id, OpStatus.FAILED, tx_hash=tx_hash, block=block, error=error)
+        return 1
+
+    def _requeue_orphan(self, row: Operation) -> int:
+        """Its nonce was taken by a transaction that is none of its own, so none of its own
+        can ever be mined: it was not applied. Once that still holds after
+        ``orphan_grace_s`` (a node that has just restarted may not serve a receipt yet), it
+        goes back to the queue, to be simulated again and sent with a new nonce: an accepted
+        request is never dropped, and never applied twice."""
+        first = self._orphans.setdefault(row.id, time.monotonic())
+        if time.monotonic() - first < self.orphan_grace_s:
+            return 0
+        del self._orphans[row.id]
+        with session(self.engine) as db:
+            current = db.get(Operation, row.id)
+            if current is None or current.status != OpStatus.SUBMITTED:
+                return 0
+            log.warning(
+                "nonce %s of %s went to another transaction; operation %s is queued again",
+                current.nonce, current.sender, current.id,
+            )  # fmt: skip
+            _back_to_queue(current, self._clock())
+            db.add(current)
         return 1
 
     def _keep_moving(self, row: Operation) -> int:
@@ -521,6 +536,16 @@ def _record_sent(row: Operation, sent: SentTx, now: datetime) -> None:
     row.max_fee_per_gas = sent.max_fee_per_gas
     row.max_priority_fee_per_gas = sent.max_priority_fee_per_gas
     row.attempts += 1
+    row.updated_at = now
+
+
+def _back_to_queue(row: Operation, now: datetime) -> None:
+    """Unsent again: a new nonce and transaction come with the next round (the ones it had
+    stay in ``tx_hashes_json``, for the record)."""
+    row.status = OpStatus.QUEUED.value
+    row.sender = None
+    row.nonce = None
+    row.tx_hash = None
     row.updated_at = now
 
 

@@ -199,3 +199,44 @@ def test_an_organisation_without_a_sending_account_gets_a_failed_operation(
         "data": {"org_id": org.id},
     }
     assert json.loads(json.dumps(failed.error)) == failed.error
+
+
+def test_an_operation_whose_nonce_another_transaction_took_is_sent_again_with_a_new_one(
+    engine: Engine,
+    chain: Chain,
+    registry: Registry,
+    roles: Roles,
+    brand_org: int,
+    signer_for: Callable[[OperationRead], Signer],
+) -> None:
+    outbox = Outbox(engine, lambda: T0)
+    before_loss = chain.snapshot()
+    queued = register(outbox, brand_org, "o1", "E1")
+    submitter = Submitter(engine, registry, signer_for, clock=lambda: T0, orphan_grace_s=0)
+    submitter.run_until_idle()
+    first = outbox.get(brand_org, queued.id)
+    assert first.nonce is not None
+    chain.revert(before_loss)  # the registration is gone with its block...
+    w3 = registry.w3
+    base_fee = int(w3.eth.get_block("latest")["baseFeePerGas"] or 0)
+    other = roles.operator.sign_transaction(  # ...and another transaction takes its nonce
+        {
+            "to": roles.retailer.address,
+            "value": 1,
+            "nonce": first.nonce,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * base_fee + 1,
+            "maxPriorityFeePerGas": 1,
+            "chainId": registry.chain_id,
+        }
+    )
+    w3.eth.send_raw_transaction(other.raw_transaction)
+
+    submitter.run_until_idle()
+
+    again = outbox.get(brand_org, queued.id)
+    assert again.status is OpStatus.CONFIRMED
+    assert again.nonce == first.nonce + 1
+    assert again.transactions[0].hash == first.tx_hash
+    assert len(again.transactions) == 2
+    assert registry.item(item_id(GTIN, "E1")) is not None
