@@ -15,7 +15,8 @@ from api.schemas import VerdictPublic
 from api.services import Services, ServicesDep
 from api.verdicts import public_verdict
 from ledger.errors import ConfigError
-from ledger.identifiers import InvalidDigitalLink, build_digital_link, parse_digital_link
+from ledger.identifiers import build_digital_link
+from ledger.identifiers.item_link import gtin_and_serial
 from ledger.store.repository import ScanRecord
 from ledger.verify import Verdict
 
@@ -44,14 +45,14 @@ class BadLocation(ConfigError):
     "attributes are accepted.",
 )
 def scan(request: Request, services: ServicesDep) -> Response:
-    link = parse_digital_link(str(request.url))
-    if link.gtin is None or link.serial is None:
-        raise InvalidDigitalLink(str(request.url), "a scan needs a GTIN (01) and a serial (21)")
+    gtin, serial = gtin_and_serial(
+        str(request.url), missing="a scan needs a GTIN (01) and a serial (21)"
+    )
     if wants_resolver(request):
-        resolved = resolve_link_type(request, link.gtin, link.serial)
+        resolved = resolve_link_type(request, gtin, serial)
         if resolved is not None:
             return resolved
-    verdict = services.verdicts.verdict(link.gtin, link.serial)
+    verdict = services.verdicts.verdict(gtin, serial)
     count, first_seen = _record_scan(request, services, verdict)
     base_url = str(request.base_url).rstrip("/")
     writer = services.scans if verdict.state is not None else None

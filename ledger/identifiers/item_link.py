@@ -22,9 +22,11 @@ _CANONICAL = re.compile(
 )
 
 
-def gtin_and_serial(uri: str) -> tuple[GTIN, Serial]:
+def gtin_and_serial(
+    uri: str, *, missing: str = "an item's link needs a GTIN (01) and a serial (21)"
+) -> tuple[GTIN, Serial]:
     """The item a Digital Link names; ``InvalidDigitalLink`` (or an identifier error) if
-    it is malformed or names no GTIN and serial."""
+    it is malformed, or with ``missing`` as the reason if it names no GTIN and serial."""
     match = _CANONICAL.fullmatch(uri)
     if match is not None:
         try:
@@ -33,5 +35,5 @@ def gtin_and_serial(uri: str) -> tuple[GTIN, Serial]:
             pass  # the full parser words the error
     link = parse_digital_link(uri)
     if link.gtin is None or link.serial is None:
-        raise InvalidDigitalLink(uri, "an item's link needs a GTIN (01) and a serial (21)")
+        raise InvalidDigitalLink(uri, missing)
     return link.gtin, link.serial

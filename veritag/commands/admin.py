@@ -7,7 +7,6 @@ refuses when a registry organisation exists already (further keys: ``veritag org
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,9 +14,9 @@ from rich.console import Console
 
 from ledger.errors import Conflict
 from ledger.outbox.signer import Senders
-from ledger.settings import Settings
 from ledger.store.orgs import Organisations, Role, relayer_organisation
-from veritag.session import DEV_FUNDING_WEI, Session
+from veritag.commands.options import DatabaseUrl, DataDir, store_session
+from veritag.session import DEV_FUNDING_WEI
 
 __all__ = ["register"]
 
@@ -35,19 +34,11 @@ def bootstrap(
     name: Annotated[
         str, typer.Option("--name", help="The registry operator's organisation name.")
     ] = "Registry operator",
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="The store (default: SQLite in the data directory)."),
-    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Create the first registry-operator organisation and print its API key (once)."""
-    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
-    organisations = Organisations(
-        Session(Settings(**overrides)).store().engine  # type: ignore[arg-type]
-    )
+    organisations = Organisations(store_session(data_dir, database_url).store().engine)
     existing = [org for org in organisations.all() if org.role is Role.REGISTRY]
     if existing:
         first = existing[0]
@@ -63,17 +54,11 @@ def bootstrap(
 
 @admin_app.command("relayer")
 def relayer(
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="The store (default: SQLite in the data directory)."),
-    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Give the service a gas-paying account for relayed requests (POST /v1/relay)."""
-    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
-    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    session = store_session(data_dir, database_url)
     engine = session.store().engine
     org = relayer_organisation(Organisations(engine))
     senders = Senders(engine)

@@ -8,13 +8,13 @@ or the data directory's settings. No store is read, so the product document is l
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ledger.epcis.export import export_item
-from ledger.identifiers import InvalidDigitalLink, parse_digital_link
+from ledger.identifiers.item_link import gtin_and_serial
+from veritag.commands.options import DataDir
 from veritag.commands.verify import registry_from_options
 
 __all__ = ["register"]
@@ -35,13 +35,11 @@ def export_command(
     contract: Annotated[
         str | None, typer.Option("--contract", help="Registry address (from the proof).")
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Print the EPCIS 2.0 JSON-LD document of every event of the item behind LINK."""
-    parsed = parse_digital_link(link)
-    if parsed.gtin is None or parsed.serial is None:
-        raise InvalidDigitalLink(link, "export needs a GTIN (01) and a serial (21) to name an item")
+    gtin, serial = gtin_and_serial(
+        link, missing="export needs a GTIN (01) and a serial (21) to name an item"
+    )
     registry = registry_from_options(rpc_url, contract, data_dir)
-    print(json.dumps(export_item(registry, parsed.gtin, parsed.serial), indent=2))
+    print(json.dumps(export_item(registry, gtin, serial), indent=2))

@@ -11,22 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.outbox.signer import Senders
-from ledger.settings import Settings
 from ledger.store.orgs import Organisations, Role
-from veritag.session import DEV_FUNDING_WEI, Session
+from veritag.commands.options import DatabaseUrl, DataDir, store_session
+from veritag.session import DEV_FUNDING_WEI
 
 __all__ = ["register"]
 
 console = Console()
 org_app = typer.Typer(help="Organisations that call the API, and their API keys.")
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="The store (default: SQLite in the data directory)."),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -35,8 +27,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _organisations(data_dir: Path | None, database_url: str | None) -> Organisations:
-    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
-    return Organisations(Session(Settings(**overrides)).store().engine)  # type: ignore[arg-type]
+    return Organisations(store_session(data_dir, database_url).store().engine)
 
 
 def _show_key(key: str) -> None:
@@ -99,8 +90,7 @@ def custodial_key(
 ) -> None:
     """Custodial mode: make a key the service holds (sealed with VERITAG_SECRET_KEY) and
     sends the organisation's writes from; on a development chain it gets test ether."""
-    overrides = {k: v for k, v in [("data_dir", data_dir), ("database_url", database_url)] if v}
-    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    session = store_session(data_dir, database_url)
     engine = session.store().engine
     org = Organisations(engine).by_name(name)
     chain = session.chain
