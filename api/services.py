@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from eth_account import Account
@@ -61,6 +62,8 @@ class Services:
     """The organisation whose outbox holds relayed requests (its account pays the gas)."""
     decision_key: bytes | None = None
     """Private key that signs listing decisions; None = a fresh one for this process."""
+    epcis_schema: Path | None = None
+    """GS1's EPCIS 2.0 JSON schema, which EPCIS capture validates documents against."""
     decision_signer: DecisionSigner = field(init=False)
     verdicts: VerdictCache = field(init=False)
 

@@ -31,6 +31,16 @@ interface IProvenanceRegistry {
         Destroyed
     }
 
+    /// @notice The custody steps a captured GS1 EPCIS event may apply (its CBV bizStep).
+    enum EpcisStep {
+        Commissioning,
+        Shipping,
+        Receiving,
+        RetailSelling,
+        Decommissioning,
+        Destroying
+    }
+
     /// @notice Everything the registry knows about one item.
     struct ItemView {
         address custodian;
@@ -101,6 +111,8 @@ interface IProvenanceRegistry {
     error RenounceDisabled();
     /// @notice Two arrays that go together have different lengths.
     error LengthMismatch(uint256 expected, uint256 actual);
+    /// @notice `step` takes no party, but `party` was given.
+    error UnexpectedParty(EpcisStep step, address party);
 
     // ───────────────────────────── events ─────────────────────────────
 
@@ -157,6 +169,10 @@ interface IProvenanceRegistry {
     event ItemDecommissioned(bytes32 indexed itemId, address indexed by, uint24 seq);
     /// @notice `itemId` was destroyed (CBV destroying); final.
     event ItemDestroyed(bytes32 indexed itemId, address indexed by, uint24 seq);
+    /// @notice The item event `seq` of `itemId` was caused by the EPCIS event whose CBV 2.0
+    ///         event hash ID is `ni:///sha-256;{eventHash}?ver=CBV2.0`. Emitted right after
+    ///         that item event, in the same call.
+    event EpcisEventRecorded(bytes32 indexed itemId, uint24 seq, bytes32 eventHash);
 
     // ─────────────────────────── governance ───────────────────────────
 
@@ -265,6 +281,19 @@ interface IProvenanceRegistry {
 
     /// @notice Record that `itemId` was destroyed; final. Its custodian or its brand.
     function destroy(bytes32 itemId) external;
+
+    // ───────────────────────────── EPCIS ──────────────────────────────
+
+    /// @notice Apply the custody step of a captured EPCIS event to `itemId` and record the
+    ///         event's hash ID beside the item event it causes (`EpcisEventRecorded`).
+    /// @dev Each step has exactly the rights, checks and item event of its plain function:
+    ///      Commissioning = `register(itemId, 0, party)` (`party` is the claim key, or zero),
+    ///      Shipping = `ship(itemId, party)`, Receiving = `acceptDelivery`, RetailSelling =
+    ///      `recordRetailSale`, Decommissioning = `decommission`, Destroying = `destroy`.
+    ///      `party` must be zero for the steps that take none.
+    /// @param eventHash The SHA-256 digest inside the event's CBV 2.0 hash ID; the event
+    ///        itself stays off chain, so anyone holding it can check it against this record.
+    function applyEpcisEvent(bytes32 itemId, EpcisStep step, address party, bytes32 eventHash) external;
 
     // ───────────────────────────── claim ──────────────────────────────
 

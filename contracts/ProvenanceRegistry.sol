@@ -191,11 +191,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
 
     /// @inheritdoc IProvenanceRegistry
     function register(bytes32 itemId, bytes32 docHash, address claimKey) external {
-        address sender = _msgSender();
-        (uint32 brandId, uint24 operatorId) = _requireActiveOperator(sender);
-        _registerItem(itemId, ItemRecordLibrary.create(sender, _now(), operatorId));
-        if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
-        emit ItemRegistered(itemId, brandId, sender, docHash);
+        _register(itemId, docHash, claimKey, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
@@ -328,24 +324,35 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
 
     /// @inheritdoc IProvenanceRegistry
     function recordRetailSale(bytes32 itemId) external {
-        address sender = _msgSender();
-        ItemRecord item = _movable(itemId, Status.Active, sender);
-        uint24 seq = _commit(itemId, item.withStatus(Status.Sold));
-        emit RetailSaleRecorded(itemId, sender, seq);
+        _recordRetailSale(itemId, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
     function decommission(bytes32 itemId) external {
-        address sender = _msgSender();
-        uint24 seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Decommissioned));
-        emit ItemDecommissioned(itemId, sender, seq);
+        _decommission(itemId, _msgSender());
     }
 
     /// @inheritdoc IProvenanceRegistry
     function destroy(bytes32 itemId) external {
+        _destroy(itemId, _msgSender());
+    }
+
+    // ───────────────────────────── EPCIS ──────────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function applyEpcisEvent(bytes32 itemId, EpcisStep step, address party, bytes32 eventHash) external {
         address sender = _msgSender();
-        uint24 seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Destroyed));
-        emit ItemDestroyed(itemId, sender, seq);
+        if (party != address(0) && step != EpcisStep.Commissioning && step != EpcisStep.Shipping) {
+            revert UnexpectedParty(step, party);
+        }
+        uint24 seq;
+        if (step == EpcisStep.Commissioning) seq = _register(itemId, bytes32(0), party, sender);
+        else if (step == EpcisStep.Shipping) seq = _ship(itemId, party, sender);
+        else if (step == EpcisStep.Receiving) seq = _receive(itemId, sender);
+        else if (step == EpcisStep.RetailSelling) seq = _recordRetailSale(itemId, sender);
+        else if (step == EpcisStep.Decommissioning) seq = _decommission(itemId, sender);
+        else seq = _destroy(itemId, sender);
+        emit EpcisEventRecorded(itemId, seq, eventHash);
     }
 
     // ───────────────────────────── claim ──────────────────────────────
@@ -453,6 +460,17 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         return ERC2771Context._contextSuffixLength();
     }
 
+    function _register(bytes32 itemId, bytes32 docHash, address claimKey, address sender)
+        private
+        returns (uint24 seq)
+    {
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator(sender);
+        _registerItem(itemId, ItemRecordLibrary.create(sender, _now(), operatorId));
+        if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
+        emit ItemRegistered(itemId, brandId, sender, docHash);
+        return 1;
+    }
+
     function _registerItem(bytes32 itemId, ItemRecord fresh) private {
         if (ItemRecord.unwrap(_items[itemId]) != 0) revert ItemAlreadyRegistered(itemId);
         _items[itemId] = fresh;
@@ -479,15 +497,15 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
 
     /// @dev While in transit the record's holder is the consignee, so receipt reads and
     ///      writes one slot; the shipper, still the custodian, waits in `_shippers`.
-    function _ship(bytes32 itemId, address to, address sender) private {
+    function _ship(bytes32 itemId, address to, address sender) private returns (uint24 seq) {
         ItemRecord item = _movable(itemId, Status.Active, sender);
         _requireRecipient(itemId, to, sender);
         _shippers[itemId] = sender;
-        uint24 seq = _commit(itemId, item.withHolder(to).withStatus(Status.InTransit));
+        seq = _commit(itemId, item.withHolder(to).withStatus(Status.InTransit));
         emit ItemShipped(itemId, sender, to, seq);
     }
 
-    function _receive(bytes32 itemId, address sender) private {
+    function _receive(bytes32 itemId, address sender) private returns (uint24 seq) {
         ItemRecord item = _items[itemId];
         if (item.status() != Status.InTransit || item.holder() != sender || item.flags() & _FROZEN != 0) {
             item = _live(itemId);
@@ -496,8 +514,24 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
             if (item.holder() != sender) revert NotConsignee(itemId, item.holder(), sender);
             _requireUnfrozen(itemId, item);
         }
-        uint24 seq = _commit(itemId, item.withStatus(Status.Active));
+        seq = _commit(itemId, item.withStatus(Status.Active));
         emit ItemReceived(itemId, sender, seq);
+    }
+
+    function _recordRetailSale(bytes32 itemId, address sender) private returns (uint24 seq) {
+        ItemRecord item = _movable(itemId, Status.Active, sender);
+        seq = _commit(itemId, item.withStatus(Status.Sold));
+        emit RetailSaleRecorded(itemId, sender, seq);
+    }
+
+    function _decommission(bytes32 itemId, address sender) private returns (uint24 seq) {
+        seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Decommissioned));
+        emit ItemDecommissioned(itemId, sender, seq);
+    }
+
+    function _destroy(bytes32 itemId, address sender) private returns (uint24 seq) {
+        seq = _commit(itemId, _retirable(itemId, sender).withStatus(Status.Destroyed));
+        emit ItemDestroyed(itemId, sender, seq);
     }
 
     /// @dev An item the caller holds, in `required` state, not frozen. The happy path costs

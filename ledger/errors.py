@@ -13,12 +13,14 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     │   ├── InvalidSerial
     │   ├── InvalidItemId
     │   ├── InvalidCompanyPrefix
+    │   ├── InvalidGLN
     │   ├── InvalidDigitalLink      a Digital Link GS1's parser refuses, or one naming no item
     │   └── InvalidEpcUrn           an EPC URN that is malformed or names no GS1 key
     ├── InputFileError              a CSV or similar file has bad rows (all of them listed)
     ├── LabelError (ValueError)     a label or label sheet cannot be printed from what was given
     ├── AccountError                keystore missing, wrong passphrase, unknown account
     ├── EventHashError (ValueError) an EPCIS event that cannot be given a CBV event hash ID
+    ├── CaptureRejected             an EPCIS document whose events cannot all be applied (422)
     ├── AccessError                 the caller may not do this
     │   ├── AuthenticationRequired  no API key, or an unknown or revoked one (401)
     │   └── Forbidden               the caller's role or the object's owner forbids it (403)
@@ -125,6 +127,15 @@ class InvalidCompanyPrefix(IdentifierError):
         super().__init__(f"invalid GS1 Company Prefix {value!r}: {reason}")
 
 
+class InvalidGLN(IdentifierError):
+    """A GS1 Global Location Number is not 13 digits with a correct check digit."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid GLN {value!r}: {reason}")
+
+
 class InvalidDigitalLink(IdentifierError):
     """A GS1 Digital Link URI is malformed, or does not name the item that is asked of it.
 
@@ -202,6 +213,24 @@ class EventHashError(VeritagError, ValueError):
         self.what = what
         self.reason = reason
         super().__init__(f"cannot compute the event hash ID of {what}: {reason}")
+
+
+class CaptureRejected(VeritagError):
+    """An EPCIS capture was refused: the document is invalid or events cannot be applied.
+
+    ``errors`` lists every problem, each with the event's ``index`` in the document (None
+    for the document as a whole), its ``eventID`` if it has one, and the ``reason``.
+    Nothing was recorded.
+    """
+
+    status = 422
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        self.errors = errors
+        self.data = {"errors": errors}
+        first = errors[0]["reason"] if errors else "no reason given"
+        more = f" (and {len(errors) - 1} more, listed in data.errors)" if len(errors) > 1 else ""
+        super().__init__(f"EPCIS capture rejected, nothing was recorded: {first}{more}")
 
 
 class AccessError(VeritagError):

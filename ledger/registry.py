@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
@@ -28,6 +28,7 @@ from ledger.transactions import Transactor, TxResult
 
 __all__ = [
     "BrandInfo",
+    "EpcisStep",
     "Flag",
     "ItemEvent",
     "ItemState",
@@ -58,6 +59,20 @@ ITEM_EVENTS = (
     "ItemDestroyed",
 )
 """Events whose first topic is an item id: together they are an item's whole history."""
+
+EPCIS_RECORD_EVENT = "EpcisEventRecorded"
+"""Emitted right after the item event an EPCIS event caused, with the event's hash."""
+
+
+class EpcisStep(enum.IntEnum):
+    """The custody steps ``applyEpcisEvent`` applies (``IProvenanceRegistry.EpcisStep``)."""
+
+    COMMISSIONING = 0
+    SHIPPING = 1
+    RECEIVING = 2
+    RETAIL_SELLING = 3
+    DECOMMISSIONING = 4
+    DESTROYING = 5
 
 
 class Flag(enum.IntFlag):
@@ -123,6 +138,9 @@ class ItemEvent:
     tx_hash: str
     log_index: int
     args: dict[str, Any]
+    event_hash: str | None = None
+    """The SHA-256 digest (0x hex) of the captured EPCIS event that caused this item event,
+    as recorded on chain next to it; None for an event not applied from EPCIS."""
 
 
 class Registry:
@@ -321,6 +339,27 @@ class Registry:
     def destroy(self, sender: LocalAccount, item: ItemId) -> TxResult:
         return self._send(sender, self._fn.destroy(item.value))
 
+    def apply_epcis_event(
+        self,
+        sender: LocalAccount,
+        item: ItemId,
+        step: EpcisStep,
+        event_hash: bytes,
+        party: str | None = None,
+    ) -> TxResult:
+        """Apply a captured EPCIS event's custody step and record its hash on chain."""
+        return self._send(sender, self.epcis_call(item, step, event_hash, party))
+
+    def epcis_call(
+        self, item: ItemId, step: EpcisStep, event_hash: bytes, party: str | None = None
+    ) -> ContractFunction:
+        """The ``applyEpcisEvent`` call, for senders that sign elsewhere (the outbox)."""
+        to = ZERO_ADDRESS if party is None else party
+        return cast(
+            ContractFunction,
+            self._fn.applyEpcisEvent(item.value, int(step), _checksum(to), event_hash),
+        )
+
     def claim(
         self, sender: LocalAccount, item: ItemId, new_owner: str, signature: bytes
     ) -> TxResult:
@@ -431,7 +470,20 @@ class Registry:
             }
         )
         events = [self._item_event(log) for log in logs if self._is_item_event(log)]
+        recorded = self._epcis_records(logs)
+        if recorded:
+            events = [
+                replace(e, event_hash=recorded[e.seq]) if e.seq in recorded else e for e in events
+            ]
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+    def _epcis_records(self, logs: Sequence[LogReceipt]) -> dict[int, str]:
+        records: dict[int, str] = {}
+        for log in logs:
+            if self._events_by_topic.get(HexBytes(log["topics"][0])) == EPCIS_RECORD_EVENT:
+                args = self.contract.events[EPCIS_RECORD_EVENT]().process_log(log)["args"]
+                records[int(args["seq"])] = "0x" + bytes(args["eventHash"]).hex()
+        return records
 
     # ───────────── internals ─────────────
 

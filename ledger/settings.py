@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         description="Scans (and reports) per minute per API key, in bursts of as many; "
         "0 = no limit. Counted per API worker process.",
     )
+    epcis_schema: Path | None = Field(
+        default=None,
+        description="GS1's EPCIS 2.0 JSON schema (a copy of "
+        "https://ref.gs1.org/standards/epcis/epcis-json-schema.json): EPCIS capture validates "
+        "every document against it first. Unset, capture checks only what it applies.",
+    )
 
     def require_production_secrets(self) -> None:
         """ConfigError when production runs without a real secret (or with a placeholder)."""

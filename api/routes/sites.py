@@ -30,6 +30,12 @@ class SiteIn(BaseModel):
     country: str | None = Field(
         default=None, description="ISO 3166-1 alpha-2 code.", examples=["CH"]
     )
+    gln: str | None = Field(
+        default=None,
+        description="The site's GS1 Global Location Number (13 digits): EPCIS events name "
+        "the site by it (SGLN or PGLN), and exported events name the site with it.",
+        examples=["0614141073467"],
+    )
 
 
 class SitePublic(SiteIn):
@@ -45,7 +51,7 @@ class SitePublic(SiteIn):
 def put_site(address: str, body: SiteIn, caller: CallerDep, services: ServicesDep) -> SitePublic:
     require_role(caller, "record sites", Role.REGISTRY)
     site = SignalStore(services.engine, clock=services.clock).set_site(
-        address, body.name, body.latitude, body.longitude, body.country
+        address, body.name, body.latitude, body.longitude, body.country, gln=body.gln
     )
     return _public(site)
 
@@ -65,5 +71,6 @@ def _public(site: SiteRead) -> SitePublic:
         latitude=site.latitude,
         longitude=site.longitude,
         country=site.country,
+        gln=site.gln,
         recorded_at=site.recorded_at,
     )

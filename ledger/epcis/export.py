@@ -27,16 +27,24 @@ Parties are ledger addresses, written as W3C DIDs of the ``did:pkh`` method
 (``did:pkh:eip155:{chain id}:{address}``, CAIP-10 account ids): a URI, as the schema wants
 for ``source``/``destination``, that names the account on its own chain. The chain records
 custody, so shipping and receiving name ``possessing_party``; only a claim names an
-``owning_party``. Where the item was is not on chain, so ``readPoint``/``bizLocation`` are
-left out. Each event carries its chain event under the ``veritag:`` prefix (``txHash``,
-``block``, ``logIndex``, ``seq``, ``event``), re-checkable against the registry named by the
-document's ``veritag:chainId`` and ``veritag:registry``. Each ``eventID`` is the event's
-CBV 2.0 event hash ID.
+``owning_party``. Where the acting party's site is recorded with a GLN, ``readPoint`` (and,
+except for shipping, ``bizLocation``) name it as a Digital Link with AI 414 (SGLN).
+
+Each event carries its chain event under the ``veritag:`` prefix (``txHash``, ``block``,
+``logIndex``, ``seq``, ``event``), re-checkable against the registry named by the
+document's ``veritag:chainId`` and ``veritag:registry``. Those annotations are listed in the
+document's ``veritag:ignoreFields``, so each ``eventID``, the event's CBV 2.0 event hash ID,
+is computed without them (as the hash algorithm's ``ignoreFields`` provides).
+
+An item event caused by a captured EPCIS event (``POST /v1/epcis/capture``) records that
+event's hash on chain; given the store, it is exported as the partner captured it, with
+``recordTime`` (when it was captured), the annotations and the captured document's
+extension prefixes, so re-hashing it gives back the digest on chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +54,9 @@ from ledger.epcis.event_hash import event_hash_id
 from ledger.errors import NotFound
 from ledger.identifiers import build_digital_link, item_id, validate_gtin, validate_serial
 from ledger.registry import ItemEvent, Registry
+from ledger.store.captures import CapturedItemEvent, Captures
 from ledger.store.repository import Store
+from ledger.store.signals import SignalStore
 
 __all__ = [
     "EPCIS_CONTEXT",
@@ -60,6 +70,19 @@ VERITAG_NAMESPACE = "https://veritag.example/epcis/"
 """The IRI the ``veritag:`` prefix of extension fields expands to."""
 
 _ZERO_HASH = "0x" + "00" * 32
+CHAIN_FIELDS = (
+    "veritag:event",
+    "veritag:seq",
+    "veritag:txHash",
+    "veritag:block",
+    "veritag:logIndex",
+)
+"""The annotations export adds to each event: not part of the event or its hash ID."""
+IGNORE_FIELDS = "veritag:ignoreFields"
+_LOCATED_STEPS = frozenset(
+    {"commissioning", "shipping", "receiving", "retail_selling", "decommissioning", "destroying"}
+)
+GLN_BASE = "https://id.gs1.org/414/"
 
 
 def export_item(
@@ -81,17 +104,27 @@ def export_item(
     history = registry.history(ident)
     if not history:
         raise NotFound("registered item", f"01/{gtin14}/21/{checked_serial}")
+    captured = {} if store is None else Captures(store.engine).of_item(ident)
+    sites = SignalStore(store.engine) if store is not None else None
     writer = _EventWriter(
         registry=registry,
         epc=build_digital_link(gtin14, checked_serial),
         ilmd=_ilmd(registry, history, store),
+        gln_of=(lambda address: _gln(sites, address)) if sites is not None else _no_gln,
     )
-    context: list[Any] = [EPCIS_CONTEXT, {"veritag": VERITAG_NAMESPACE}]
-    events = [
-        {"eventID": event_hash_id(epcis, context), **epcis}
-        for event in history
-        for epcis in writer.events_of(event)
-    ]
+    prefixes: dict[str, str] = {"veritag": VERITAG_NAMESPACE}
+    events = []
+    for event in history:
+        body = captured.get(event.event_hash) if event.event_hash is not None else None
+        native = writer.events_of(event)
+        if body is not None:
+            events.append(_captured(body, native[0], prefixes))
+        else:
+            events.extend(native)
+    context: list[Any] = [EPCIS_CONTEXT, prefixes]
+    for epcis in events:
+        if "eventID" not in epcis:
+            epcis["eventID"] = event_hash_id(_without_annotations(epcis), context)
     return {
         "@context": context,
         "type": "EPCISDocument",
@@ -99,8 +132,73 @@ def export_item(
         "creationDate": _timestamp(created_at or datetime.now(UTC)),
         "veritag:chainId": registry.chain_id,
         "veritag:registry": registry.address,
-        "epcisBody": {"eventList": events},
+        IGNORE_FIELDS: list(CHAIN_FIELDS),
+        "epcisBody": {"eventList": [_event_id_first(e) for e in events]},
     }
+
+
+def _without_annotations(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in event.items() if key not in CHAIN_FIELDS}
+
+
+def _event_id_first(event: dict[str, Any]) -> dict[str, Any]:
+    return {"eventID": event["eventID"], **event}
+
+
+def _captured(
+    body: CapturedItemEvent, native: Mapping[str, Any], prefixes: dict[str, str]
+) -> dict[str, Any]:
+    """The captured event as it was sent, annotated with its chain event."""
+    renamed = _merge_prefixes(prefixes, body.context)
+    event = _renamed_keys(body.event, renamed) if renamed else dict(body.event)
+    event["recordTime"] = _timestamp(body.captured_at)
+    event.update({key: native[key] for key in CHAIN_FIELDS})
+    return event
+
+
+def _merge_prefixes(prefixes: dict[str, str], context: Any) -> dict[str, str]:
+    """Add the captured document's prefixes; a prefix the export already uses for another
+    IRI gets a new name, returned old → new (the hash reads IRIs, not prefix names)."""
+    renamed: dict[str, str] = {}
+    for entry in context if isinstance(context, list) else [context]:
+        if not isinstance(entry, Mapping):
+            continue
+        for prefix, iri in entry.items():
+            if not isinstance(iri, str) or prefixes.setdefault(prefix, iri) == iri:
+                continue
+            known = {v: k for k, v in prefixes.items()}
+            if iri not in known:
+                number = 2
+                while f"{prefix}{number}" in prefixes:
+                    number += 1
+                prefixes[f"{prefix}{number}"] = iri
+                known[iri] = f"{prefix}{number}"
+            renamed[prefix] = known[iri]
+    return renamed
+
+
+def _renamed_keys(value: Any, renamed: Mapping[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_renamed_keys(v, renamed) for v in value]
+    if not isinstance(value, Mapping):
+        return value
+    out = {}
+    for key, item in value.items():
+        prefix, colon, local = key.partition(":")
+        new_key = f"{renamed[prefix]}:{local}" if colon and prefix in renamed else key
+        out[new_key] = _renamed_keys(item, renamed)
+    return out
+
+
+def _gln(sites: SignalStore | None, address: str) -> str | None:
+    if sites is None:
+        return None
+    site = sites.site(address)
+    return None if site is None else site.gln
+
+
+def _no_gln(_address: str) -> str | None:
+    return None
 
 
 def party_uri(chain_id: int, address: str) -> str:
@@ -129,6 +227,7 @@ class _EventWriter:
     registry: Registry
     epc: str
     ilmd: dict[str, Any] | None
+    gln_of: Callable[[str], str | None]
     disposition: _Disposition = field(default_factory=_Disposition)
     shipment: tuple[str, str] | None = None
     _block_times: dict[int, int] = field(default_factory=dict)
@@ -211,6 +310,7 @@ class _EventWriter:
         if biz_step is not None:
             epcis["bizStep"] = biz_step
         epcis["disposition"] = disposition or self.disposition.current
+        self._locate(epcis, event, biz_step)
         epcis.update(
             {
                 "veritag:event": event.name,
@@ -224,6 +324,24 @@ class _EventWriter:
 
     def _party(self, address: str) -> str:
         return party_uri(self.registry.chain_id, address)
+
+    def _locate(self, epcis: dict[str, Any], event: ItemEvent, biz_step: str | None) -> None:
+        """Name the acting party's site, where it is recorded with a GLN."""
+        if biz_step not in _LOCATED_STEPS:
+            return
+        args = event.args
+        if biz_step == "shipping":
+            actor = args.get("from")
+        elif event.name == "CustodyTransferred":  # its receiving half
+            actor = args.get("to")
+        else:
+            actor = args.get("by") or args.get("retailer") or args.get("operator")
+        gln = self.gln_of(actor) if isinstance(actor, str) else None
+        if gln is None:
+            return
+        epcis["readPoint"] = {"id": GLN_BASE + gln}
+        if biz_step != "shipping":
+            epcis["bizLocation"] = {"id": GLN_BASE + gln}
 
     def _block_time(self, block_number: int) -> datetime:
         if block_number not in self._block_times:

@@ -16,6 +16,7 @@ from ledger.identifiers.keys import (
     item_id,
     parse_item_id,
     validate_company_prefix,
+    validate_gln,
     validate_gtin,
     validate_serial,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "parse_digital_link",
     "parse_item_id",
     "validate_company_prefix",
+    "validate_gln",
     "validate_gtin",
     "validate_serial",
 ]

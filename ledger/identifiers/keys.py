@@ -15,7 +15,13 @@ from typing import NewType
 
 from eth_utils.crypto import keccak  # = eth_utils.keccak, whose root lacks a typed re-export
 
-from ledger.errors import InvalidCompanyPrefix, InvalidGTIN, InvalidItemId, InvalidSerial
+from ledger.errors import (
+    InvalidCompanyPrefix,
+    InvalidGLN,
+    InvalidGTIN,
+    InvalidItemId,
+    InvalidSerial,
+)
 
 __all__ = [
     "GTIN",
@@ -26,6 +32,7 @@ __all__ = [
     "item_id",
     "parse_item_id",
     "validate_company_prefix",
+    "validate_gln",
     "validate_gtin",
     "validate_serial",
 ]
@@ -103,6 +110,16 @@ def validate_gtin(value: str) -> GTIN:
     if int(digits[-1]) != expected:
         raise InvalidGTIN(value, f"check digit is {digits[-1]}, expected {expected}")
     return GTIN(digits.zfill(14))
+
+
+def validate_gln(value: str) -> str:
+    """Check a 13-digit GS1 Global Location Number (GLN) and return it."""
+    if len(value) != 13 or _first_outside(value, _DIGITS):
+        raise InvalidGLN(value, "must be exactly 13 ASCII digits")
+    expected = check_digit(value[:-1])
+    if int(value[-1]) != expected:
+        raise InvalidGLN(value, f"check digit is {value[-1]}, expected {expected}")
+    return value
 
 
 def validate_serial(value: str) -> Serial:

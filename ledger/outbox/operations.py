@@ -17,7 +17,7 @@ from web3.contract.contract import ContractFunction
 
 from ledger.errors import IdentifierError, InvalidRecord
 from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
-from ledger.registry import Registry
+from ledger.registry import EpcisStep, Registry
 from ledger.relay import ForwardRequest, forwarder_execute
 
 __all__ = ["DEFAULT_MAX_BATCH_SIZE", "KINDS", "OperationKind", "contract_call", "validate_request"]
@@ -167,6 +167,41 @@ def _relay(request: Mapping[str, Any], _max: int) -> Request:
     return parsed.as_json(signature)
 
 
+_EPCIS_FIELDS = frozenset({"gtin", "serial", "step", "party", "event_hash"})
+
+
+def _epcis(request: Mapping[str, Any], _max: int) -> Request:
+    """One item's custody step of a captured EPCIS event (``ledger.epcis.capture``)."""
+    what = "EPCIS event request"
+    normalised: Request = _code(request, what)
+    step = request.get("step")
+    names = {s.name.lower(): s for s in EpcisStep}
+    if not isinstance(step, str) or step not in names:
+        raise InvalidRecord(what, f"'step' must be one of {', '.join(names)}")
+    normalised["step"] = step
+    party = request.get("party")
+    normalised["party"] = None if party is None else _address(request, "party", what)
+    if party is not None and names[step] not in _STEPS_WITH_PARTY:
+        raise InvalidRecord(what, f"a {step} step takes no 'party'")
+    event_hash = request.get("event_hash")
+    if not isinstance(event_hash, str) or not _HASH.fullmatch(event_hash):
+        raise InvalidRecord(what, "'event_hash' must be 0x and 64 hex digits")
+    normalised["event_hash"] = event_hash.lower()
+    return normalised
+
+
+_STEPS_WITH_PARTY = frozenset({EpcisStep.COMMISSIONING, EpcisStep.SHIPPING})
+
+
+def _epcis_call(registry: Registry, request: Request) -> ContractFunction:
+    return registry.epcis_call(
+        item_of(request),
+        EpcisStep[str(request["step"]).upper()],
+        bytes.fromhex(str(request["event_hash"])[2:]),
+        request["party"],
+    )
+
+
 def _relay_call(registry: Registry, request: Request) -> ContractFunction:
     parsed, signature = ForwardRequest.from_json(request)
     return forwarder_execute(registry, parsed, signature)
@@ -203,6 +238,7 @@ KINDS: dict[str, OperationKind] = {
         OperationKind("receive", _ITEM, _move(to=False), _call("acceptDelivery", to=False)),
         OperationKind("report_stolen", _ITEM, _move(to=False), _call("reportStolen", to=False)),
         OperationKind("relay", _RELAY_FIELDS, _relay, _relay_call),
+        OperationKind("epcis", _EPCIS_FIELDS, _epcis, _epcis_call),
     )
 }
 """Every kind of operation the outbox takes."""

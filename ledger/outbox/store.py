@@ -39,6 +39,7 @@ __all__ = [
     "Outbox",
     "SentTx",
     "canonical_json",
+    "new_operation_id",
     "read_operation",
 ]
 
@@ -113,7 +114,7 @@ _last_id_time = 0
 _id_lock = threading.Lock()
 
 
-def _new_id() -> str:
+def new_operation_id() -> str:
     global _last_id_time  # noqa: PLW0603 (ids of one process must strictly increase)
     with _id_lock:
         _last_id_time = max(time.time_ns(), _last_id_time + 1)
@@ -139,27 +140,9 @@ class Outbox:
         self, org_id: int, idempotency_key: str, kind: str, request: Mapping[str, Any]
     ) -> tuple[OperationRead, bool]:
         """Store the request ``queued``; returns the operation and whether it is new."""
-        if not isinstance(idempotency_key, str) or not _KEY.fullmatch(idempotency_key):
-            raise IdempotencyKeyRequired(
-                "its idempotency key must be 1 to 128 printable ASCII characters, no spaces"
-            )
-        normalised = validate_request(kind, request, max_batch_size=self.max_batch_size)
-        text = canonical_json(normalised)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        row = self.new_operation(org_id, idempotency_key, kind, request)
         existing = self._by_key(org_id, idempotency_key)
         if existing is None:
-            now = self._clock()
-            row = Operation(
-                id=_new_id(),
-                org_id=org_id,
-                idempotency_key=idempotency_key,
-                kind=kind,
-                request_json=text,
-                request_hash=digest,
-                status=OpStatus.QUEUED.value,
-                created_at=now,
-                updated_at=now,
-            )
             try:
                 with session(self.engine) as db:
                     db.add(row)
@@ -167,13 +150,37 @@ class Outbox:
             except IntegrityError:
                 existing = self._by_key(org_id, idempotency_key)  # a concurrent retry won
                 assert existing is not None
-        if existing.kind != kind or existing.request_hash != digest:
+        if existing.kind != kind or existing.request_hash != row.request_hash:
             raise Conflict(
                 f"idempotency key {idempotency_key!r}",
                 f"it was used for another {existing.kind} request (operation {existing.id}); "
                 "use a new key for a new request",
             )
         return read_operation(existing), False
+
+    def new_operation(
+        self, org_id: int, idempotency_key: str, kind: str, request: Mapping[str, Any]
+    ) -> Operation:
+        """The ``queued`` row for a checked and normalised request, not yet stored: for
+        callers that store several operations with rows of their own in one transaction."""
+        if not isinstance(idempotency_key, str) or not _KEY.fullmatch(idempotency_key):
+            raise IdempotencyKeyRequired(
+                "its idempotency key must be 1 to 128 printable ASCII characters, no spaces"
+            )
+        normalised = validate_request(kind, request, max_batch_size=self.max_batch_size)
+        text = canonical_json(normalised)
+        now = self._clock()
+        return Operation(
+            id=new_operation_id(),
+            org_id=org_id,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            request_json=text,
+            request_hash=hashlib.sha256(text.encode()).hexdigest(),
+            status=OpStatus.QUEUED.value,
+            created_at=now,
+            updated_at=now,
+        )
 
     def get(self, org_id: int, op_id: str) -> OperationRead:
         """The organisation's operation; NotFound for another organisation's."""

@@ -174,12 +174,15 @@ class Site(SQLModel, table=True):
     """Where a ledger address (a factory, warehouse, shop) is, for custody-path regions."""
 
     __tablename__ = "site"
+    __table_args__ = (UniqueConstraint("gln", name="uq_site_gln"),)
 
     address: str = Field(primary_key=True, max_length=ADDRESS_LENGTH)
     name: str = Field(max_length=200)
     latitude: float
     longitude: float
     country: str | None = Field(default=None, max_length=2)
+    gln: str | None = Field(default=None, max_length=13)
+    """The site's GS1 Global Location Number: how EPCIS events name it (SGLN, PGLN)."""
     recorded_at: datetime
 
 

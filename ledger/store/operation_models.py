@@ -5,6 +5,8 @@
 * ``SenderAccount``: the next nonce of each account the service sends from, so that one
   submitter assigns nonces without asking the node and recovers them after a crash.
 * ``CustodialKey``: keys the service holds for small partners, encrypted at rest.
+* ``CapturedEvent``: an EPCIS event a partner captured, as it was sent, with the operation
+  that applies it; the chain records only the event's hash, so this is the event's body.
 
 None of this is on chain and none of it can be rebuilt from it: it is kept like the other
 tables of the store's own (``ledger.store.market_models``).
@@ -17,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["OPERATION_TABLES", "CustodialKey", "Operation", "SenderAccount"]
+__all__ = ["OPERATION_TABLES", "CapturedEvent", "CustodialKey", "Operation", "SenderAccount"]
 
 HASH_LENGTH = 66
 ADDRESS_LENGTH = 42
@@ -99,5 +101,39 @@ class CustodialKey(SQLModel, table=True):
     created_at: datetime
 
 
-OPERATION_TABLES = (CustodialKey, SenderAccount, Operation)
+class CapturedEvent(SQLModel, table=True):
+    """One item's share of a captured EPCIS event: an event naming three EPCs is three rows
+    with the same hash, each applied by its own operation."""
+
+    __tablename__ = "captured_event"
+    __table_args__ = (
+        UniqueConstraint("event_hash", "item_id", name="uq_captured_event_item"),
+        Index("ix_captured_event_capture", "capture_id", "position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    capture_id: str = Field(max_length=32)
+    position: int
+    """The row's place in its capture: the order the operations apply in."""
+    org_id: int = Field(
+        sa_column_args=[ForeignKey("organisation.id", name="fk_captured_event_organisation")],
+    )
+    event_index: int
+    """Where the event stands in the captured document's event list (from 0)."""
+    event_hash: str = Field(max_length=HASH_LENGTH)
+    """The SHA-256 digest of the event's CBV 2.0 hash ID, 0x hex: what the chain records."""
+    item_id: str = Field(index=True, max_length=HASH_LENGTH)
+    step: str = Field(max_length=24)
+    event_json: str = Field(sa_type=Text)
+    """The event as captured (with its hash ID as ``eventID``)."""
+    context_json: str = Field(sa_type=Text)
+    """The captured document's ``@context``: it defines the event's extension prefixes."""
+    operation_id: str = Field(
+        max_length=32,
+        sa_column_args=[ForeignKey("operation.id", name="fk_captured_event_operation")],
+    )
+    captured_at: datetime
+
+
+OPERATION_TABLES = (CapturedEvent, CustodialKey, SenderAccount, Operation)
 """The store's own tables of this module, children before parents."""

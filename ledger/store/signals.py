@@ -25,8 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ledger.detect.clones import CloneRules, ItemStage, Place, ScanPoint, Signal, clone_signals
-from ledger.errors import InvalidRecord
-from ledger.identifiers import parse_item_id
+from ledger.errors import Conflict, IdentifierError, InvalidRecord
+from ledger.identifiers import parse_item_id, validate_gln
 from ledger.store.database import session
 from ledger.store.market_models import ItemSignal, Site
 from ledger.store.models import CustodyEvent, Item, Scan
@@ -77,6 +77,7 @@ class SiteRead:
     longitude: float
     country: str | None
     recorded_at: datetime
+    gln: str | None = None
 
     @property
     def place(self) -> Place:
@@ -110,9 +111,16 @@ class SignalStore:
         latitude: float,
         longitude: float,
         country: str | None = None,
+        *,
+        gln: str | None = None,
     ) -> SiteRead:
-        """Record (or move) where the party with ``address`` is; InvalidRecord if malformed."""
+        """Record (or move) where the party with ``address`` is; InvalidRecord if malformed.
+
+        ``gln`` is the site's GS1 Global Location Number, how EPCIS events name the site;
+        another site's GLN is a Conflict.
+        """
         key = _address(address)
+        location = None if gln is None else _gln(gln)
         label = name.strip()
         if not label or len(label) > _NAME_LENGTH:
             raise InvalidRecord("site", f"the name must be 1 to {_NAME_LENGTH} characters")
@@ -127,12 +135,23 @@ class SignalStore:
             )
             row.name, row.latitude, row.longitude = label, float(latitude), float(longitude)
             row.country, row.recorded_at = code, self._clock()
+            if location is not None:
+                holder = db.exec(select(Site).where(Site.gln == location)).first()
+                if holder is not None and holder.address != key:
+                    raise Conflict(f"GLN {location}", f"it is already the site of {holder.address}")
+            row.gln = location
             db.add(row)
             return _site_read(row)
 
     def site(self, address: str) -> SiteRead | None:
         with session(self.engine) as db:
             row = db.get(Site, _address(address))
+            return None if row is None else _site_read(row)
+
+    def site_by_gln(self, gln: str) -> SiteRead | None:
+        """The site with GS1 Global Location Number ``gln`` (13 digits)."""
+        with session(self.engine) as db:
+            row = db.exec(select(Site).where(Site.gln == gln)).first()
             return None if row is None else _site_read(row)
 
     def sites(self, addresses: Iterable[str]) -> dict[str, Place]:
@@ -318,7 +337,15 @@ def _site_read(row: Site) -> SiteRead:
         longitude=row.longitude,
         country=row.country,
         recorded_at=_utc(row.recorded_at),
+        gln=row.gln,
     )
+
+
+def _gln(value: str) -> str:
+    try:
+        return validate_gln(value)
+    except IdentifierError as exc:
+        raise InvalidRecord("site", str(exc)) from None
 
 
 def _address(value: str) -> str:

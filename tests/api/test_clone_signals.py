@@ -270,7 +270,10 @@ ADDRESS = "0x" + "5a" * 20
 def test_the_registry_records_a_site_and_anyone_with_a_key_reads_it(
     app: App, registry_key: str, brand_key: str
 ) -> None:
-    body = {"name": "Depot, Rotterdam", "latitude": 51.9, "longitude": 4.5, "country": "nl"}
+    body = {
+        "name": "Depot, Rotterdam", "latitude": 51.9, "longitude": 4.5, "country": "nl",
+        "gln": "0614141000012",
+    }  # fmt: skip
     app.clock.now = T0 + timedelta(days=1)
 
     put = app.client.put(f"/v1/sites/{ADDRESS}", json=body, headers=auth(registry_key))
@@ -282,10 +285,40 @@ def test_the_registry_records_a_site_and_anyone_with_a_key_reads_it(
         "latitude": 51.9,
         "longitude": 4.5,
         "country": "NL",
+        "gln": "0614141000012",
         "recorded_at": "2026-03-02T12:00:00Z",
     }
     assert (put.status_code, got.status_code) == (200, 200)
     assert put.json() == got.json() == expected
+
+
+@pytest.mark.parametrize(
+    ("gln", "status", "detail"),
+    [
+        ("0614141000013", 422, "cannot record site: invalid GLN '0614141000013': check digit "
+         "is 3, expected 2"),
+        ("614141000012", 422, "cannot record site: invalid GLN '614141000012': must be exactly "
+         "13 ASCII digits"),
+        ("0614141000029", 409, "GLN 0614141000029: it is already the site of "
+         "0x00000000000000000000000000000000000000A1"),
+    ],
+    ids=["check-digit", "length", "another-sites"],
+)  # fmt: skip
+def test_a_sites_gln_must_be_valid_and_its_own(
+    app: App, registry_key: str, gln: str, status: int, detail: str
+) -> None:
+    first = {"name": "Depot", "latitude": 1.0, "longitude": 1.0, "gln": "0614141000029"}
+    owner = "0x00000000000000000000000000000000000000a1"
+    assert (
+        app.client.put(f"/v1/sites/{owner}", json=first, headers=auth(registry_key)).status_code
+        == 200
+    )
+
+    answer = app.client.put(
+        f"/v1/sites/{ADDRESS}", json={**first, "gln": gln}, headers=auth(registry_key)
+    )
+
+    assert (answer.status_code, answer.json()["detail"]) == (status, detail)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,14 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from ledger.chain import Chain, connect_memory
-from ledger.epcis.event_hash import event_hash_id
-from ledger.epcis.export import EPCIS_CONTEXT, VERITAG_NAMESPACE, export_item, party_uri
+from ledger.epcis.event_hash import document_hash_ids, event_hash_id
+from ledger.epcis.export import (
+    CHAIN_FIELDS,
+    EPCIS_CONTEXT,
+    VERITAG_NAMESPACE,
+    export_item,
+    party_uri,
+)
 from ledger.errors import InvalidGTIN, InvalidSerial, NotFound
 from ledger.identifiers import item_id
 from ledger.registry import Registry
@@ -370,12 +376,21 @@ def test_malformed_codes_are_refused_before_the_chain_is_asked(demo_registry: Re
         export_item(demo_registry, DEMO_GTIN, "bad serial")
 
 
-def test_each_event_id_is_the_cbv_event_hash_id_of_the_event(demo_registry: Registry) -> None:
+def test_each_event_id_is_the_cbv_event_hash_id_of_the_event_without_its_chain_annotations(
+    demo_registry: Registry,
+) -> None:
     document = _export(demo_registry, "sold_and_claimed")
-    ids = [e["eventID"] for e in document["epcisBody"]["eventList"]]
+    events = document["epcisBody"]["eventList"]
+    ids = [e["eventID"] for e in events]
 
+    assert document["veritag:ignoreFields"] == list(CHAIN_FIELDS)
+    assert ids == document_hash_ids(document)
     assert ids == [
-        event_hash_id(e, document["@context"]) for e in document["epcisBody"]["eventList"]
+        event_hash_id(
+            {k: v for k, v in e.items() if not k.startswith("veritag:")}, document["@context"]
+        )
+        for e in events
     ]
+    assert all(set(CHAIN_FIELDS) <= set(e) for e in events)
     assert all(i.startswith("ni:///sha-256;") and i.endswith("?ver=CBV2.0") for i in ids)
     assert len(set(ids)) == len(ids)

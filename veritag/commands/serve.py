@@ -253,6 +253,7 @@ def build_services(
         hash_salt=session.secret(SALT_FILE),
         demo_codes=demo_codes,
         decision_key=session.secret(DECISION_KEY_FILE),
+        epcis_schema=settings.epcis_schema,
     )
     custodial_keys = session.custodial_keys()
     _enable_relaying(services, custodial_keys)

@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from ledger.chain import connect_rpc
+from ledger.epcis.verify import verify_document
 from ledger.errors import ChainError, ConfigError, VeritagError
 from ledger.identifiers import InvalidDigitalLink, parse_digital_link
 from ledger.registry import Registry
@@ -25,7 +26,7 @@ from ledger.settings import Settings
 from ledger.verify import Verdict, verify_item
 from veritag.session import Session
 
-__all__ = ["VerificationMismatch", "register"]
+__all__ = ["EpcisMismatch", "VerificationMismatch", "register"]
 
 console = Console()
 
@@ -49,8 +50,16 @@ def register(app: typer.Typer) -> None:
 
 
 def verify_command(
-    link: Annotated[str, typer.Argument(help="The GS1 Digital Link on the label.")],
+    link: Annotated[str | None, typer.Argument(help="The GS1 Digital Link on the label.")] = None,
     *,
+    epcis: Annotated[
+        Path | None,
+        typer.Option(
+            "--epcis",
+            help="Check every event of this EPCIS document against the chain instead.",
+            dir_okay=False,
+        ),
+    ] = None,
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="Any node of the chain.")] = None,
     contract: Annotated[
         str | None, typer.Option("--contract", help="Registry address (from the proof).")
@@ -63,7 +72,19 @@ def verify_command(
         Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
     ] = None,
 ) -> None:
-    """Verdict, custody and proof of the item behind LINK, read from the chain itself."""
+    """Verdict, custody and proof of the item behind LINK, read from the chain itself.
+
+    With --epcis FILE, each event of the EPCIS document FILE (an export, a query result or
+    a partner's document) is checked against the chain: recorded there by its hash, or
+    exactly what the chain's own event says. Exits non-zero if any event is not.
+    """
+    if epcis is not None:
+        if link is not None or against_api is not None:
+            raise ConfigError("--epcis checks a document; give no LINK and no --against-api")
+        _verify_epcis(epcis, registry_from_options(rpc_url, contract, data_dir), as_json)
+        return
+    if link is None:
+        raise ConfigError("give the LINK of an item, or --epcis FILE")
     parsed = parse_digital_link(link)
     if parsed.gtin is None or parsed.serial is None:
         raise InvalidDigitalLink(link, "verify needs a GTIN (01) and a serial (21) to name an item")
@@ -91,6 +112,42 @@ def verify_command(
         if differences:
             raise VerificationMismatch(differences)
         console.print(f"[green]✔[/green] {against_api} gives the same answer as the chain")
+
+
+def _verify_epcis(path: Path, registry: Registry, as_json: bool) -> None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the EPCIS document {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} is not an EPCIS document (a JSON object)")
+    checks = verify_document(registry, document)
+    if as_json:
+        print(json.dumps([c.as_json() for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "[green]✔[/green]" if check.ok else "[red]✘[/red]"
+            console.print(f"{mark} event {check.index} {check.event_id or ''}")
+            for finding in check.findings:
+                console.print(f"    {finding}", highlight=False)
+    failed = [c.index for c in checks if not c.ok]
+    if failed:
+        raise EpcisMismatch(failed, len(checks))
+    if not as_json:
+        console.print(f"all {len(checks)} event(s) hold on chain {registry.chain_id}")
+
+
+class EpcisMismatch(VeritagError):
+    """Events of an EPCIS document that the chain does not bear out."""
+
+    status = 409
+
+    def __init__(self, failed: list[int], total: int) -> None:
+        self.failed = failed
+        super().__init__(
+            f"{len(failed)} of {total} event(s) do not hold on chain: index "
+            + ", ".join(str(i) for i in failed)
+        )
 
 
 def chain_summary(verdict: Verdict) -> dict[str, Any]:

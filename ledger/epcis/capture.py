@@ -1,0 +1,561 @@
+"""EPCIS 2.0 capture: which events of a partner's document the ledger can apply, and why not.
+
+:func:`plan_capture` reads a whole ``EPCISDocument`` before anything is recorded. Each
+event becomes one custody step per item it names, or a refusal with a reason:
+
+==================  ======  =====================================================
+bizStep             action  what the ledger does (as the capturing organisation)
+==================  ======  =====================================================
+commissioning       ADD     registers the item (an operator of the GTIN's brand)
+shipping            OBSERVE ships it to the ``destinationList`` party
+receiving           OBSERVE accepts its delivery (the consignee)
+retail_selling      OBSERVE records its retail sale (the custodian)
+decommissioning     DELETE  takes it out of service (custodian or brand)
+destroying          DELETE  records it destroyed (custodian or brand)
+==================  ======  =====================================================
+
+Other event types and business steps are refused: the ledger records the custody of
+serialised items, nothing else. Events apply in ``eventTime`` order (document order breaks
+ties), each checked against the item's chain state as left by the events before it, with
+the same rules as the contract, so that a document that passes here applies in full unless
+the chain changes before its transactions are mined.
+
+Parties (``sourceList``/``destinationList``) are ledger accounts written as
+``did:pkh:eip155:{chain id}:{address}`` (as exports write them) or GS1 location and party
+numbers (SGLN, PGLN, or Digital Links with AI 414/417) of sites recorded with a GLN.
+Every event's CBV 2.0 hash ID is computed under the document's ``@context``; an event whose
+``eventID`` is a hash ID must carry its own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from eth_typing import ChecksumAddress
+from eth_utils.address import is_address, to_checksum_address
+
+from ledger.epcis.event_hash import EPCIS_CONTEXT, event_hash_id
+from ledger.errors import EventHashError, IdentifierError
+from ledger.identifiers import ItemId, item_id
+from ledger.identifiers.digital_link import parse_digital_link
+from ledger.identifiers.epc_urn import epc_urn_to_digital_link
+from ledger.identifiers.item_link import gtin_and_serial
+from ledger.registry import EpcisStep, ItemState, Registry, Status
+
+__all__ = [
+    "MAX_CAPTURE_STEPS",
+    "CapturePlan",
+    "CaptureStep",
+    "CaptureView",
+    "Refusal",
+    "RegistryCaptureView",
+    "cbv_term",
+    "plan_capture",
+]
+
+MAX_CAPTURE_STEPS = 500
+"""Item steps one document may ask for (the registry's batch size): larger captures are
+split by the sender, so one request never queues an unbounded number of transactions."""
+
+_STEPS: dict[str, tuple[str, EpcisStep]] = {
+    "commissioning": ("ADD", EpcisStep.COMMISSIONING),
+    "shipping": ("OBSERVE", EpcisStep.SHIPPING),
+    "receiving": ("OBSERVE", EpcisStep.RECEIVING),
+    "retail_selling": ("OBSERVE", EpcisStep.RETAIL_SELLING),
+    "decommissioning": ("DELETE", EpcisStep.DECOMMISSIONING),
+    "destroying": ("DELETE", EpcisStep.DESTROYING),
+}
+_BIZ_STEP_PREFIXES = (
+    "urn:epcglobal:cbv:bizstep:",
+    "https://ref.gs1.org/cbv/BizStep-",
+    "https://gs1.org/voc/BizStep-",
+    "cbv:BizStep-",
+    "gs1:BizStep-",
+)
+_PARTY_TYPES = ("possessing_party", "owning_party", "location")
+_HASH_ID = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
+_DID_PKH = re.compile(r"did:pkh:eip155:(\d+):(0x[0-9a-fA-F]{40})")
+_RETIRED = (Status.DECOMMISSIONED, Status.DESTROYED)
+
+
+class CaptureView(Protocol):
+    """What planning reads: the chain's item and role state, and the recorded sites."""
+
+    def item(self, item: ItemId) -> ItemState | None: ...
+
+    def operator_brand(self, address: str) -> int | None:
+        """The brand ``address`` may register for (an active, unsuspended operator)."""
+        ...
+
+    def brand_authority(self, address: str, brand_id: int) -> bool:
+        """Whether ``address`` is the brand's admin or one of its active operators."""
+        ...
+
+    def brand_of_gtin(self, gtin: str) -> int | None: ...
+
+    def site_of_gln(self, gln: str) -> str | None:
+        """The ledger address of the site recorded with GLN ``gln``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one event (or, with ``index`` None, the document) cannot be applied."""
+
+    index: int | None
+    event_id: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"index": self.index, "eventID": self.event_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CaptureStep:
+    """One item's custody step of one captured event."""
+
+    event_index: int
+    event_id: str
+    """The event's CBV 2.0 hash ID."""
+    digest: str
+    """The SHA-256 digest inside ``event_id``, 0x hex: what the chain records."""
+    gtin: str
+    serial: str
+    item: ItemId
+    step: EpcisStep
+    party: ChecksumAddress | None
+    event: dict[str, Any]
+    """The event as captured, with ``eventID`` set to its hash ID."""
+
+    def request(self) -> dict[str, Any]:
+        """The outbox request (kind ``epcis``) that applies this step."""
+        return {
+            "gtin": self.gtin,
+            "serial": self.serial,
+            "step": self.step.name.lower(),
+            "party": self.party,
+            "event_hash": self.digest,
+        }
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    steps: list[CaptureStep]
+    refusals: list[Refusal]
+    context: Any
+    """The document's ``@context``, kept with each event to hash it again later."""
+
+
+def plan_capture(
+    document: Mapping[str, Any],
+    view: CaptureView,
+    *,
+    actor: str,
+    chain_id: int,
+    already_captured: Callable[[str, ItemId], str | None] = lambda _d, _i: None,
+) -> CapturePlan:
+    """Every step the document's events ask of the ledger, and every refusal.
+
+    ``actor`` is the account the capturing organisation acts through. ``already_captured``
+    names the capture that already recorded an event (by digest) for an item, if any.
+    The document's JSON shape is the caller's to check first (GS1's JSON schema); what is
+    checked here is what the ledger needs of each event.
+    """
+    context = document.get("@context", EPCIS_CONTEXT)
+    events = _event_list(document)
+    planner = _Planner(view, to_checksum_address(actor), chain_id, already_captured)
+    ordered = sorted(enumerate(events), key=lambda pair: _event_time_key(pair[1]))
+    for index, event in ordered:
+        planner.plan(index, event, context)
+    steps = planner.steps
+    if len(steps) > MAX_CAPTURE_STEPS:
+        planner.refusals.append(
+            Refusal(
+                None,
+                None,
+                f"the document asks for {len(steps)} item steps, more than the "
+                f"{MAX_CAPTURE_STEPS} one capture may queue; split it",
+            )
+        )
+    refusals = sorted(planner.refusals, key=lambda r: -1 if r.index is None else r.index)
+    return CapturePlan(steps=steps, refusals=refusals, context=context)
+
+
+def _event_list(document: Mapping[str, Any]) -> list[Any]:
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, Mapping) else None
+    if not isinstance(events, list):
+        return []
+    return events
+
+
+def _event_time_key(event: Any) -> tuple[int, float]:
+    # Unreadable times sort first; the event is refused for it when planned.
+    if isinstance(event, Mapping):
+        moment = _event_time(event)
+        if moment is not None:
+            return (1, moment.timestamp())
+    return (0, 0.0)
+
+
+def _event_time(event: Mapping[str, Any]) -> datetime | None:
+    value = event.get("eventTime")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass
+class _ItemSim:
+    """An item's state as the document's earlier events leave it."""
+
+    exists: bool
+    status: Status = Status.NONE
+    custodian: str | None = None
+    consignee: str | None = None
+    frozen: str | None = None
+    brand_id: int | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class _Planner:
+    view: CaptureView
+    actor: ChecksumAddress
+    chain_id: int
+    already_captured: Callable[[str, ItemId], str | None]
+    steps: list[CaptureStep] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    items: dict[str, _ItemSim] = field(default_factory=dict)
+
+    def plan(self, index: int, event: Any, context: Any) -> None:
+        event_id = event.get("eventID") if isinstance(event, Mapping) else None
+        label = event_id if isinstance(event_id, str) else None
+        try:
+            self._plan(index, event, context)
+        except _Refused as refused:
+            self.refusals.append(Refusal(index, label, refused.reason))
+
+    def _plan(self, index: int, event: Any, context: Any) -> None:
+        if not isinstance(event, Mapping):
+            raise _Refused("an event must be a JSON object")
+        kind = event.get("type")
+        if kind != "ObjectEvent":
+            raise _Refused(
+                f"{kind} events are not applied: the ledger records the custody of "
+                "individual serialised items, which ObjectEvents carry"
+            )
+        if _event_time(event) is None:
+            raise _Refused("its eventTime is missing or not an ISO 8601 time with an offset")
+        biz_step = _biz_step(event.get("bizStep"))
+        if biz_step not in _STEPS:
+            raise _Refused(
+                f"bizStep {event.get('bizStep')!r} is not one the ledger applies "
+                f"({', '.join(_STEPS)})"
+            )
+        action, step = _STEPS[biz_step]
+        if event.get("action") != action:
+            raise _Refused(
+                f"a {biz_step} event must have action {action}, not {event.get('action')!r}"
+            )
+        if event.get("quantityList"):
+            raise _Refused(
+                "it counts quantities of a class (quantityList); the ledger records "
+                "individual items, named in epcList"
+            )
+        epcs = event.get("epcList")
+        if not isinstance(epcs, list) or not epcs:
+            raise _Refused("its epcList names no item")
+        hash_id, digest = self._hash(event, context)
+        recipient = self._parties(event, step)
+        captured = {**event, "eventID": hash_id}
+        seen: set[str] = set()
+        planned: list[CaptureStep] = []
+        for epc in epcs:
+            gtin, serial = _item_of(epc)
+            ident = item_id(gtin, serial)
+            if ident.hex() in seen:
+                raise _Refused(f"its epcList names {epc} twice")
+            seen.add(ident.hex())
+            earlier = self.already_captured(digest, ident)
+            if earlier is not None:
+                raise _Refused(f"it was already captured for {epc} (capture {earlier})")
+            planned.append(
+                CaptureStep(index, hash_id, digest, gtin, serial, ident, step, recipient, captured)
+            )
+        # All of the event's items must pass before any of them counts as moved.
+        after = {p.item.hex(): self._apply(p, epc) for p, epc in zip(planned, epcs, strict=True)}
+        self.items.update(after)
+        self.steps.extend(planned)
+
+    def _hash(self, event: Mapping[str, Any], context: Any) -> tuple[str, str]:
+        try:
+            hash_id = event_hash_id(event, context)
+        except EventHashError as error:
+            raise _Refused(error.reason) from None
+        claimed = event.get("eventID")
+        if isinstance(claimed, str) and claimed.startswith("ni:///") and claimed != hash_id:
+            raise _Refused(f"its eventID is {claimed}, but the event's hash ID is {hash_id}")
+        match = _HASH_ID.fullmatch(hash_id)
+        assert match is not None  # event_hash_id always answers in this form
+        return hash_id, "0x" + match.group(1)
+
+    def _parties(self, event: Mapping[str, Any], step: EpcisStep) -> ChecksumAddress | None:
+        sources = self._party_list(event, "sourceList", "source")
+        destinations = self._party_list(event, "destinationList", "destination")
+        if step is EpcisStep.SHIPPING:
+            if sources and self.actor not in sources:
+                raise _Refused(
+                    f"it is shipped from {', '.join(sorted(sources))}, not from the "
+                    f"capturing organisation's account {self.actor}"
+                )
+            recipients = sorted(set(destinations))
+            if not recipients:
+                raise _Refused(
+                    "a shipping event must name its recipient in destinationList "
+                    "(possessing_party, owning_party or location) for the ledger to hand "
+                    "the item over"
+                )
+            if len(recipients) > 1:
+                raise _Refused(f"it names several recipients ({', '.join(recipients)})")
+            return to_checksum_address(recipients[0])
+        if step is EpcisStep.RECEIVING and destinations and self.actor not in destinations:
+            raise _Refused(
+                f"it is received by {', '.join(sorted(destinations))}, not by the capturing "
+                f"organisation's account {self.actor}"
+            )
+        return None
+
+    def _party_list(self, event: Mapping[str, Any], name: str, key: str) -> list[str]:
+        entries = event.get(name) or []
+        if not isinstance(entries, list):
+            raise _Refused(f"its {name} is not a list")
+        parties = []
+        for entry in entries:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
+                raise _Refused(f"each {name} entry needs a type and a {key} URI")
+            if cbv_term(entry.get("type"), "SDT") in _PARTY_TYPES:
+                parties.append(self._account(entry[key]))
+        return parties
+
+    def _account(self, uri: str) -> str:
+        did = _DID_PKH.fullmatch(uri)
+        if did is not None:
+            chain, address = did.groups()
+            if int(chain) != self.chain_id:
+                raise _Refused(f"party {uri} is an account on chain {chain}, not {self.chain_id}")
+            if not is_address(address):
+                raise _Refused(f"party {uri} is not a valid account")
+            return to_checksum_address(address)
+        gln = _gln_of(uri)
+        if gln is None:
+            raise _Refused(
+                f"party {uri} is neither a ledger account (did:pkh:eip155:…) nor a GLN "
+                "(SGLN, PGLN or a Digital Link with AI 414 or 417)"
+            )
+        address = self.view.site_of_gln(gln)
+        if address is None:
+            raise _Refused(
+                f"party {uri} names GLN {gln}, which no recorded site has "
+                "(the registry records it with PUT /v1/sites/{address})"
+            )
+        return to_checksum_address(address)
+
+    def _apply(self, planned: CaptureStep, epc: str) -> _ItemSim:
+        sim = self._sim(planned.item)
+        match planned.step:
+            case EpcisStep.COMMISSIONING:
+                return self._commission(sim, planned, epc)
+            case EpcisStep.SHIPPING:
+                self._require_movable(sim, epc)
+                assert planned.party is not None
+                if planned.party == self.actor:
+                    raise _Refused(f"{epc} would be shipped to its own custodian {self.actor}")
+                return replace(sim, status=Status.IN_TRANSIT, consignee=planned.party)
+            case EpcisStep.RECEIVING:
+                self._require_live(sim, epc)
+                if sim.status is not Status.IN_TRANSIT:
+                    raise _Refused(f"{epc} is {_status(sim.status)}, not in transit")
+                if sim.consignee != self.actor:
+                    raise _Refused(
+                        f"{epc} is shipped to {sim.consignee}, not to the capturing "
+                        f"organisation's account {self.actor}"
+                    )
+                self._require_unfrozen(sim, epc)
+                return replace(sim, status=Status.ACTIVE, custodian=self.actor, consignee=None)
+            case EpcisStep.RETAIL_SELLING:
+                self._require_movable(sim, epc)
+                return replace(sim, status=Status.SOLD)
+            case _:
+                self._require_live(sim, epc)
+                if sim.custodian != self.actor and not (
+                    sim.brand_id is not None and self.view.brand_authority(self.actor, sim.brand_id)
+                ):
+                    raise _Refused(
+                        f"{epc} is held by {sim.custodian}; only its custodian or its brand "
+                        f"may retire it, and {self.actor} is neither"
+                    )
+                if sim.status is Status.IN_TRANSIT:
+                    raise _Refused(f"{epc} is in transit; it must be received first")
+                retired = (
+                    Status.DESTROYED
+                    if planned.step is EpcisStep.DESTROYING
+                    else Status.DECOMMISSIONED
+                )
+                return replace(sim, status=retired)
+
+    def _commission(self, sim: _ItemSim, planned: CaptureStep, epc: str) -> _ItemSim:
+        if sim.exists:
+            raise _Refused(f"{epc} is already registered")
+        brand = self.view.operator_brand(self.actor)
+        if brand is None:
+            raise _Refused(
+                f"the capturing organisation's account {self.actor} is not an active "
+                "operator of an unsuspended brand, so it cannot register items"
+            )
+        owner = self.view.brand_of_gtin(planned.gtin)
+        if owner != brand:
+            whose = "no brand's" if owner is None else f"brand {owner}'s"
+            raise _Refused(
+                f"GTIN {planned.gtin} of {epc} is under {whose} prefix, not under a prefix "
+                f"of brand {brand}, for which {self.actor} registers"
+            )
+        return _ItemSim(exists=True, status=Status.ACTIVE, custodian=self.actor, brand_id=brand)
+
+    def _sim(self, item: ItemId) -> _ItemSim:
+        key = item.hex()
+        if key not in self.items:
+            state = self.view.item(item)
+            self.items[key] = _from_chain(state)
+        return self.items[key]
+
+    def _require_live(self, sim: _ItemSim, epc: str) -> None:
+        if not sim.exists:
+            raise _Refused(f"{epc} is not registered on the ledger")
+        if sim.status in _RETIRED:
+            raise _Refused(f"{epc} is {_status(sim.status)}; retired items do not move")
+
+    def _require_unfrozen(self, sim: _ItemSim, epc: str) -> None:
+        if sim.frozen is not None:
+            raise _Refused(f"{epc} is {sim.frozen}; it cannot move until that is lifted")
+
+    def _require_movable(self, sim: _ItemSim, epc: str) -> None:
+        self._require_live(sim, epc)
+        if sim.status is not Status.ACTIVE:
+            raise _Refused(f"{epc} is {_status(sim.status)}, not active")
+        if sim.custodian != self.actor:
+            raise _Refused(
+                f"{epc} is held by {sim.custodian}, not by the capturing organisation's "
+                f"account {self.actor}"
+            )
+        self._require_unfrozen(sim, epc)
+
+
+def _from_chain(state: ItemState | None) -> _ItemSim:
+    if state is None:
+        return _ItemSim(exists=False)
+    frozen = "recalled" if state.recalled else "reported stolen" if state.stolen else None
+    return _ItemSim(
+        exists=True,
+        status=state.status,
+        custodian=state.custodian,
+        consignee=state.consignee,
+        frozen=frozen,
+        brand_id=state.brand_id,
+    )
+
+
+def _status(status: Status) -> str:
+    return status.name.lower().replace("_", " ")
+
+
+def _biz_step(value: Any) -> str | None:
+    return cbv_term(value, "BizStep")
+
+
+def cbv_term(value: Any, vocabulary: str) -> str | None:
+    """A CBV term of ``vocabulary`` (``BizStep``, ``Disp``, ``SDT``…) in any of its
+    spellings, as its bare name (``shipping``)."""
+    if not isinstance(value, str):
+        return None
+    prefixes = [p.replace("BizStep", vocabulary) for p in _BIZ_STEP_PREFIXES]
+    prefixes.append(f"urn:epcglobal:cbv:{vocabulary.lower()}:")
+    for prefix in prefixes:
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def _item_of(epc: Any) -> tuple[str, str]:
+    if not isinstance(epc, str):
+        raise _Refused("each epcList entry must be a URI string")
+    try:
+        link = epc_urn_to_digital_link(epc) if epc.startswith("urn:epc:") else epc
+        gtin, serial = gtin_and_serial(
+            link, missing="it names no individual item (a GTIN with a serial, SGTIN)"
+        )
+    except IdentifierError as error:
+        raise _Refused(f"EPC {epc}: {error}") from None
+    return str(gtin), str(serial)
+
+
+def _gln_of(uri: str) -> str | None:
+    """The GLN a location or party identifier names, if it is one."""
+    try:
+        link = epc_urn_to_digital_link(uri) if uri.startswith("urn:epc:") else uri
+        parsed = parse_digital_link(link)
+    except IdentifierError:
+        return None
+    for ai in ("414", "417"):
+        if parsed.primary_key == ai:
+            return parsed.ais[ai]
+    return None
+
+
+@dataclass(frozen=True)
+class RegistryCaptureView:
+    """A :class:`CaptureView` over the registry (state at the latest block) and the sites
+    recorded in the store (``site_of_gln``)."""
+
+    registry: Registry
+    site_of_gln: Callable[[str], str | None]
+    now: Callable[[], float] = time.time
+
+    def item(self, item: ItemId) -> ItemState | None:
+        return self.registry.item(item)
+
+    def operator_brand(self, address: str) -> int | None:
+        operator = self.registry.operator(address)
+        if operator is None or not operator.active or self._suspended(operator.suspended_from):
+            return None
+        brand = self.registry.brand(operator.brand_id)
+        if brand is None or self._suspended(brand.suspended_from):
+            return None
+        return operator.brand_id
+
+    def brand_authority(self, address: str, brand_id: int) -> bool:
+        brand = self.registry.brand(brand_id)
+        if brand is not None and brand.admin == to_checksum_address(address):
+            return True
+        operator = self.registry.operator(address)
+        return operator is not None and operator.active and operator.brand_id == brand_id
+
+    def brand_of_gtin(self, gtin: str) -> int | None:
+        return self.registry.brand_of_gtin(gtin)
+
+    def _suspended(self, since: int) -> bool:
+        return since != 0 and since <= self.now()

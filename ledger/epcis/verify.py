@@ -1,0 +1,190 @@
+"""Check an EPCIS document's events against the chain, with nothing but a node.
+
+For each event of the document (its ``ignoreFields`` left out, as the hash algorithm says):
+
+1. its ``eventID``, when it is a hash ID, must be the event's own CBV 2.0 hash ID;
+2. for each item of its ``epcList``, the chain must hold it, one of two ways:
+
+   * **recorded**: an item event whose ``EpcisEventRecorded`` digest is the event's hash
+     (a captured event: its whole content is bound by the chain);
+   * **derived**: the event is what ``ledger.epcis.export`` writes for one of the item's
+     chain events, compared field by field. ``readPoint`` and ``bizLocation`` come from the
+     service's site register, not the chain, so they are reported, not checked; ``ilmd``
+     must be the product document whose hash the item was registered with.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from ledger.epcis.event_hash import EPCIS_CONTEXT, document_events, event_hash_id
+from ledger.epcis.export import CHAIN_FIELDS, export_item
+from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
+from ledger.identifiers import item_id
+from ledger.identifiers.epc_urn import epc_urn_to_digital_link
+from ledger.identifiers.item_link import gtin_and_serial
+from ledger.registry import Registry
+from ledger.store.documents import document_hash
+
+__all__ = ["EventCheck", "verify_document"]
+
+_OFF_CHAIN = ("readPoint", "bizLocation")
+_HASH_ID = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
+
+
+@dataclass(frozen=True)
+class EventCheck:
+    """What the chain says about one event of the document."""
+
+    index: int
+    event_id: str | None
+    """The event's CBV 2.0 hash ID (computed), or None when it cannot be computed."""
+    ok: bool
+    findings: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "eventID": self.event_id,
+            "ok": self.ok,
+            "findings": list(self.findings),
+        }
+
+
+def verify_document(registry: Registry, document: Mapping[str, Any]) -> list[EventCheck]:
+    """One check per event of ``document``, in document order."""
+    _same_chain(registry, document)
+    context = document.get("@context", EPCIS_CONTEXT)
+    checker = _Checker(registry)
+    return [
+        checker.check(index, event, context)
+        for index, event in enumerate(document_events(document))
+    ]
+
+
+def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
+    chain_id, address = document.get("veritag:chainId"), document.get("veritag:registry")
+    if chain_id is not None and chain_id != registry.chain_id:
+        raise ConfigError(
+            f"the document is from chain {chain_id}, but the node given is chain "
+            f"{registry.chain_id}; pass --rpc-url of a node of chain {chain_id}"
+        )
+    if isinstance(address, str) and address.lower() != registry.address.lower():
+        raise ConfigError(
+            f"the document is from registry {address}, not {registry.address}; pass "
+            f"--contract {address}"
+        )
+
+
+class _Checker:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._exports: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def check(self, index: int, event: Mapping[str, Any], context: Any) -> EventCheck:
+        try:
+            hash_id = event_hash_id(event, context)
+        except EventHashError as error:
+            return EventCheck(index, None, False, (str(error),))
+        findings: list[str] = []
+        claimed = event.get("eventID")
+        ok = True
+        if isinstance(claimed, str) and claimed.startswith("ni:///") and claimed != hash_id:
+            ok = False
+            findings.append(f"its eventID {claimed} is not its hash ID {hash_id}")
+        epcs = event.get("epcList")
+        if not isinstance(epcs, list) or not epcs:
+            return EventCheck(index, hash_id, False, (*findings, "it names no item (epcList)"))
+        for epc in epcs:
+            item_ok, finding = self._check_item(epc, event, hash_id)
+            ok = ok and item_ok
+            findings.append(finding)
+        return EventCheck(index, hash_id, ok, tuple(findings))
+
+    def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
+        try:
+            link = epc_urn_to_digital_link(epc) if str(epc).startswith("urn:epc:") else str(epc)
+            gtin, serial = gtin_and_serial(link)
+        except IdentifierError as error:
+            return False, f"{epc}: not an item the ledger can name ({error})"
+        history = self.registry.history(item_id(gtin, serial))
+        if not history:
+            return False, f"{epc}: not registered on chain {self.registry.chain_id}"
+        digest = "0x" + _digest(hash_id)
+        for chain_event in history:
+            if chain_event.event_hash == digest:
+                return True, (
+                    f"{epc}: recorded on chain with {chain_event.name} (seq {chain_event.seq}, "
+                    f"block {chain_event.block_number}, transaction {chain_event.tx_hash})"
+                )
+        return self._derived(epc, gtin, serial, event)
+
+    def _derived(
+        self, epc: Any, gtin: str, serial: str, event: Mapping[str, Any]
+    ) -> tuple[bool, str]:
+        ours = _comparable(event)
+        for exported in self._export(gtin, serial):
+            theirs = _comparable(exported)
+            ilmd = event.get("ilmd")
+            if ilmd is not None and "ilmd" not in exported:
+                theirs["ilmd"] = ilmd if self._is_registered_document(ilmd, exported) else None
+            if ours == theirs:
+                off_chain = [name for name in _OFF_CHAIN if name in event]
+                note = (
+                    f"; its {' and '.join(off_chain)} come from the service's site register, "
+                    "not the chain, and are not checked"
+                    if off_chain
+                    else ""
+                )
+                return True, (
+                    f"{epc}: the chain's {exported['veritag:event']} (seq "
+                    f"{exported['veritag:seq']}, transaction {exported['veritag:txHash']}) "
+                    f"says exactly this{note}"
+                )
+        return False, f"{epc}: no event of this item on chain records or says this event"
+
+    def _export(self, gtin: str, serial: str) -> list[dict[str, Any]]:
+        key = (gtin, serial)
+        if key not in self._exports:
+            try:
+                document = export_item(self.registry, gtin, serial)
+            except NotFound:
+                document = {"epcisBody": {"eventList": []}}
+            self._exports[key] = document["epcisBody"]["eventList"]
+        return self._exports[key]
+
+    def _is_registered_document(self, ilmd: Any, exported: Mapping[str, Any]) -> bool:
+        if not isinstance(ilmd, Mapping) or exported.get("bizStep") != "commissioning":
+            return False
+        product = {
+            unquote(key.removeprefix("veritag:")): value
+            for key, value in ilmd.items()
+            if key.startswith("veritag:")
+        }
+        if len(product) != len(ilmd):
+            return False
+        history = self.registry.history(item_id(*_code(exported)))
+        on_chain = self.registry.doc_hash(history)
+        try:
+            return on_chain is not None and document_hash(product).lower() == on_chain.lower()
+        except (TypeError, ValueError):
+            return False
+
+
+def _code(exported: Mapping[str, Any]) -> tuple[str, str]:
+    return gtin_and_serial(exported["epcList"][0])
+
+
+def _comparable(event: Mapping[str, Any]) -> dict[str, Any]:
+    skipped = {"eventID", "recordTime", *CHAIN_FIELDS, *_OFF_CHAIN}
+    return {key: value for key, value in event.items() if key not in skipped}
+
+
+def _digest(hash_id: str) -> str:
+    match = _HASH_ID.fullmatch(hash_id)
+    assert match is not None  # event_hash_id always answers in this form
+    return match.group(1)
