@@ -40,11 +40,10 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
 from ledger.epcis.event_hash import EPCIS_CONTEXT, event_hash_id
+from ledger.epcis.identifiers import canonical_digital_link, epc_item
 from ledger.errors import EventHashError, IdentifierError
 from ledger.identifiers import ItemId, item_id
 from ledger.identifiers.digital_link import parse_digital_link
-from ledger.identifiers.epc_urn import epc_urn_to_digital_link
-from ledger.identifiers.item_link import gtin_and_serial
 from ledger.registry import EpcisStep, ItemState, Registry, Status
 
 __all__ = [
@@ -504,9 +503,8 @@ def _item_of(epc: Any) -> tuple[str, str]:
     if not isinstance(epc, str):
         raise _Refused("each epcList entry must be a URI string")
     try:
-        link = epc_urn_to_digital_link(epc) if epc.startswith("urn:epc:") else epc
-        gtin, serial = gtin_and_serial(
-            link, missing="it names no individual item (a GTIN with a serial, SGTIN)"
+        gtin, serial = epc_item(
+            epc, missing="it names no individual item (a GTIN with a serial, SGTIN)"
         )
     except IdentifierError as error:
         raise _Refused(f"EPC {epc}: {error}") from None
@@ -516,8 +514,7 @@ def _item_of(epc: Any) -> tuple[str, str]:
 def _gln_of(uri: str) -> str | None:
     """The GLN a location or party identifier names, if it is one."""
     try:
-        link = epc_urn_to_digital_link(uri) if uri.startswith("urn:epc:") else uri
-        parsed = parse_digital_link(link)
+        parsed = parse_digital_link(canonical_digital_link(uri))
     except IdentifierError:
         return None
     for ai in ("414", "417"):

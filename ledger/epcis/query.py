@@ -27,9 +27,8 @@ from sqlmodel import col, func, select
 
 from ledger.epcis.capture import cbv_term
 from ledger.epcis.export import CHAIN_FIELDS, EPCIS_CONTEXT, IGNORE_FIELDS, export_item
+from ledger.epcis.identifiers import epc_item
 from ledger.errors import IdentifierError, InvalidRecord, NotFound
-from ledger.identifiers.epc_urn import epc_urn_to_digital_link
-from ledger.identifiers.item_link import gtin_and_serial
 from ledger.registry import Registry
 from ledger.store.database import session
 from ledger.store.models import CustodyEvent, ItemCode
@@ -154,9 +153,8 @@ def _items(
 
 def _item(epc: str) -> tuple[str, str]:
     try:
-        link = epc_urn_to_digital_link(epc) if epc.startswith("urn:epc:") else epc
-        gtin, serial = gtin_and_serial(
-            link, missing="MATCH_epc names individual items (a GTIN with a serial)"
+        gtin, serial = epc_item(
+            epc, missing="MATCH_epc names individual items (a GTIN with a serial)"
         )
     except IdentifierError as error:
         raise InvalidRecord("query", f"MATCH_epc {epc!r}: {error}") from None

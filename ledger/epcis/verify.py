@@ -23,9 +23,9 @@ from urllib.parse import unquote
 
 from ledger.epcis.event_hash import EPCIS_CONTEXT, document_events, event_hash_id
 from ledger.epcis.export import CHAIN_FIELDS, export_item
+from ledger.epcis.identifiers import epc_item
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
 from ledger.identifiers import item_id
-from ledger.identifiers.epc_urn import epc_urn_to_digital_link
 from ledger.identifiers.item_link import gtin_and_serial
 from ledger.registry import Registry
 from ledger.store.documents import document_hash
@@ -107,8 +107,7 @@ class _Checker:
 
     def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
         try:
-            link = epc_urn_to_digital_link(epc) if str(epc).startswith("urn:epc:") else str(epc)
-            gtin, serial = gtin_and_serial(link)
+            gtin, serial = epc_item(str(epc), missing="it names no individual item")
         except IdentifierError as error:
             return False, f"{epc}: not an item the ledger can name ({error})"
         history = self.registry.history(item_id(gtin, serial))

@@ -797,3 +797,34 @@ def test_verify_names_a_contract_address_without_code(
         f"error: no contract at {nowhere} on chain {ANVIL_CHAIN_ID} ({local_demo.rpc_url}); "
         "check --contract and --rpc-url against the proof of the answer\n"
     )
+
+
+@pytest.mark.anvil
+def test_verify_epcis_checks_every_event_of_the_apis_export_against_the_chain(
+    local_demo: LocalDemo, veritag: Veritag, tmp_path: Path
+) -> None:
+    demo = local_demo.serving()
+    link = parse_digital_link(demo.printed["sold_and_claimed"])
+    with http() as client:
+        exported = client.get(f"{demo.server.url}/v1/epcis/items/{link.gtin}/{link.serial}").json()
+    good, bad = tmp_path / "export.jsonld", tmp_path / "altered.jsonld"
+    good.write_text(json.dumps(exported))
+    altered = json.loads(json.dumps(exported))
+    altered["epcisBody"]["eventList"][1]["destinationList"][0]["destination"] = (
+        f"did:pkh:eip155:{ANVIL_CHAIN_ID}:0x{'ab' * 20}"
+    )
+    bad.write_text(json.dumps(altered))
+    chain = ("--rpc-url", demo.rpc_url, "--contract", demo.contract)
+
+    checked = veritag("verify", "--epcis", str(good), *chain, "--json")
+    refused = veritag("verify", "--epcis", str(bad), *chain)
+
+    assert (checked.code, checked.stderr) == (0, ""), checked
+    checks = json.loads(checked.stdout)
+    assert [c["ok"] for c in checks] == [True] * len(exported["epcisBody"]["eventList"])
+    assert [c["eventID"] for c in checks] == [
+        e["eventID"] for e in exported["epcisBody"]["eventList"]
+    ]
+    assert refused.code == 1
+    assert "✘ event 1 " in refused.stdout
+    assert refused.stderr == (f"error: 1 of {len(checks)} event(s) do not hold on chain: index 1\n")

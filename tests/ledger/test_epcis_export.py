@@ -394,3 +394,45 @@ def test_each_event_id_is_the_cbv_event_hash_id_of_the_event_without_its_chain_a
     assert all(set(CHAIN_FIELDS) <= set(e) for e in events)
     assert all(i.startswith("ni:///sha-256;") and i.endswith("?ver=CBV2.0") for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def _terms(context: Any) -> set[str]:
+    """Every term a JSON-LD context defines, its scoped contexts included."""
+    found: set[str] = set()
+    if isinstance(context, dict):
+        for key, value in context.items():
+            found.add(key)
+            if isinstance(value, dict):
+                found |= _terms(value.get("@context"))
+    elif isinstance(context, list):
+        for entry in context:
+            found |= _terms(entry)
+    return found
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+@pytest.mark.parametrize("state", sorted(DEMO_SERIALS))
+def test_every_term_exported_is_defined_by_the_epcis_context_or_a_declared_prefix(
+    state: str, demo_registry: Registry, demo_store: Store
+) -> None:
+    context_file = _conformance_file("epcis-context.jsonld")
+    defined = _terms(json.loads(context_file.read_text())["@context"])
+    document = _export(demo_registry, state, demo_store)
+    prefixes = {p for entry in document["@context"][1:] for p in entry}
+
+    undefined = {
+        key
+        for key in _keys({k: v for k, v in document.items() if k != "@context"})
+        if key not in defined
+        and not key.startswith("@")
+        and not (":" in key and key.split(":", 1)[0] in prefixes)
+    }
+
+    assert undefined == set()

@@ -1,0 +1,41 @@
+"""The identifiers EPCIS events carry (EPC URNs and Digital Links in any form), read as items.
+
+The normalising is RalphTro's ``dl_normaliser`` (shipped with the event-hash library, the
+same code the CBV hash algorithm uses): EPC URNs, class and pattern URNs, and Digital Links
+under any domain, with short names (``gtin``, ``ser``) or qualifiers, all become one
+canonical ``https://id.gs1.org/…`` link of the finest identification level.
+"""
+
+from __future__ import annotations
+
+from epcis_event_hash_generator.dl_normaliser import (  # type: ignore[import-untyped]
+    normaliser,
+)
+
+from ledger.errors import InvalidDigitalLink, InvalidEpcUrn
+from ledger.identifiers import GTIN, Serial
+from ledger.identifiers.epc_urn import epc_urn_to_digital_link
+from ledger.identifiers.item_link import gtin_and_serial
+
+__all__ = ["canonical_digital_link", "epc_item"]
+
+
+def canonical_digital_link(identifier: str) -> str:
+    """The canonical GS1 Digital Link of an EPC URN or a Digital Link in any form.
+
+    Raises ``InvalidEpcUrn`` or ``InvalidDigitalLink`` (with our parser's words where it has
+    them) for anything that names no GS1 key.
+    """
+    canonical = normaliser(identifier) if isinstance(identifier, str) else None
+    if isinstance(canonical, str):
+        return canonical
+    if isinstance(identifier, str) and identifier.startswith("urn:epc:"):
+        epc_urn_to_digital_link(identifier)  # raises saying what is wrong
+        raise InvalidEpcUrn(identifier, "names no GS1 key")
+    gtin_and_serial(str(identifier))  # raises saying what is wrong, if it can
+    raise InvalidDigitalLink(str(identifier), "names no GS1 key in a form EPCIS accepts")
+
+
+def epc_item(epc: str, *, missing: str) -> tuple[GTIN, Serial]:
+    """The item (GTIN and serial) an EPC names; ``missing`` says why when it names none."""
+    return gtin_and_serial(canonical_digital_link(epc), missing=missing)
