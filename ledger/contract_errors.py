@@ -205,6 +205,12 @@ class LengthMismatch(RegistryError):
     template = "expected {expected} entries, got {actual}"
 
 
+class UnexpectedParty(RegistryError):
+    status = 422
+    template = "EPCIS step {step} takes no party, but {party} was given"
+    hint = "only commissioning (the claim key) and shipping (the consignee) take a party"
+
+
 # OpenZeppelin errors that only the constructor can raise.
 class InvalidShortString(RegistryError):
     template = "a short string is malformed"
