@@ -551,6 +551,34 @@ def bench_listings(
     console.print(f"decisions: {result.decisions}; {result.conditions}")
 
 
+@bench_app.command("ingest")
+def bench_ingest(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    items: Annotated[
+        int, typer.Option(min=500, max=1_000_000, help="Items on chain (3 events each).")
+    ] = 10_000,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Fresh indexings to time.")] = 3,
+) -> None:
+    """Indexer ingest from anvil, events per second, beside bare eth_getLogs reads."""
+    from veritag.bench_ingest import run_ingest_bench  # noqa: PLC0415
+
+    result = run_ingest_bench(items, rounds)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    each = ", ".join(f"{r:,.0f}" for r in result.events_per_second_each)
+    console.print(
+        f"indexer ingest: median {result.events_per_second_median:,.0f} events/s ({each}) over "
+        f"{result.events:,} events in {result.blocks:,} blocks; target "
+        f"{result.target_events_per_second:,}/s"
+    )
+    console.print(
+        f"baseline, bare eth_getLogs of the same blocks: "
+        f"{result.baseline_get_logs_events_per_second:,.0f} events/s; peak RSS "
+        f"{result.peak_rss_mb:,.0f} MB; {result.conditions}"
+    )
+
+
 @app.command()
 def demo() -> None:
     """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""

@@ -143,3 +143,19 @@ def test_bench_listings_json_reports_rates_and_the_single_listing_baseline(
     assert report["batch_speedup"] == pytest.approx(
         report["checks_per_second_median"] / report["baseline_single_checks_per_second"], rel=0.01
     )
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_bench_ingest_json_indexes_every_event_and_reports_the_get_logs_baseline(
+    tmp_path: Path,
+) -> None:
+    done = run_veritag(tmp_path, "bench", "ingest", "--items", "500", "--rounds", "1", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["items"], report["events"], report["rounds"]) == (500, 1500, 1)
+    assert report["events_per_second_median"] == report["events_per_second_each"][0] > 0
+    assert report["baseline_get_logs_events_per_second"] > 0
+    assert report["target_events_per_second"] == 5000
+    assert report["peak_rss_mb"] > 0
