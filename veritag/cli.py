@@ -579,6 +579,31 @@ def bench_ingest(
     )
 
 
+@bench_app.command("register")
+def bench_register(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    items: Annotated[int, typer.Option(min=500, max=1_000_000, help="Items per round.")] = 5_000,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Rounds to time.")] = 3,
+) -> None:
+    """Items registered per second through the API, outbox and submitter, on anvil."""
+    from veritag.bench_register import run_register_bench  # noqa: PLC0415
+
+    result = run_register_bench(items, rounds)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    each = ", ".join(f"{r:,.0f}" for r in result.items_per_second_each)
+    console.print(
+        f"registration through the API: median {result.items_per_second_median:,.0f} items/s "
+        f"({each}), {result.items_per_round:,} items per round, confirmed on chain"
+    )
+    console.print(
+        f"baseline, one item per request: {result.baseline_single_items_per_second:,.1f} "
+        f"items/s → {result.batch_speedup:g}x; peak RSS {result.peak_rss_mb:,.0f} MB; "
+        f"{result.conditions}"
+    )
+
+
 @app.command()
 def demo() -> None:
     """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""

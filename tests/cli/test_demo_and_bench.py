@@ -159,3 +159,19 @@ def test_bench_ingest_json_indexes_every_event_and_reports_the_get_logs_baseline
     assert report["baseline_get_logs_events_per_second"] > 0
     assert report["target_events_per_second"] == 5000
     assert report["peak_rss_mb"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_bench_register_json_confirms_every_item_and_reports_the_single_item_baseline(
+    tmp_path: Path,
+) -> None:
+    done = run_veritag(tmp_path, "bench", "register", "--items", "500", "--rounds", "1", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["items_per_round"], report["rounds"], report["baseline_items"]) == (500, 1, 50)
+    assert report["items_per_second_median"] == report["items_per_second_each"][0] > 0
+    assert report["batch_speedup"] == pytest.approx(
+        report["items_per_second_median"] / report["baseline_single_items_per_second"], rel=0.01
+    )
