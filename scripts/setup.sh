@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything Veritag needs on a fresh machine: a Python virtualenv with the pinned
-# dependencies (requirements.lock) and the project installed, and the pinned npm toolchain
-# (solc-js, Hardhat, OpenZeppelin, anvil) from package-lock.json. Safe to run again.
+# dependencies (requirements.lock) and the project installed, Slither in a virtualenv of its
+# own (requirements-slither.lock), and the pinned npm toolchain (solc-js, Hardhat,
+# OpenZeppelin, anvil) from package-lock.json. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,11 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -c requirements.lock -e ".[dev]"
+# Slither (static analysis of the contracts, run by scripts/test.sh) needs web3 < 8 while the
+# project uses web3 8, so it lives in its own virtualenv, pinned by requirements-slither.lock.
+[ -x .venv-slither/bin/python ] || "$python" -m venv .venv-slither
+.venv-slither/bin/python -m pip install --quiet --disable-pip-version-check \
+    -r requirements-slither.lock
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
@@ -34,4 +40,4 @@ if [ -z "${VERITAG_SKIP_SYSTEM_PACKAGES:-}" ] && ! { command -v chromium && comm
         echo "setup: chromium/pdftoppm missing; page and sheet-render tests will skip" >&2
     fi
 fi
-echo "setup: ready (.venv, node_modules, chromium, poppler, wrk)"
+echo "setup: ready (.venv, .venv-slither, node_modules, chromium, poppler, wrk)"
