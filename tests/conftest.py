@@ -2,6 +2,14 @@
 
 Each test that uses ``registry`` (or ``roles``/``brand``) runs between a chain snapshot and a
 revert, so tests stay isolated without redeploying.
+
+Hypothesis profiles: ``dev`` (the default; Hypothesis' own defaults) and ``ci``, loaded when
+the ``CI`` environment variable is set (CI sets ``CI=true``) or named by
+``HYPOTHESIS_PROFILE``. ``ci`` is Hypothesis' built-in CI profile (derandomised, no deadline,
+a reproduction blob on failure) with the same example counts, so property tests take as long
+as locally. Only the registry state machine runs far more examples in CI: it takes its
+settings from :func:`state_machine_settings` (profiles ``dev-state-machine`` and
+``ci-state-machine``).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from hypothesis import HealthCheck, settings
 
 from ledger.chain import Chain, connect_memory
 from ledger.registry import Registry
@@ -22,6 +31,40 @@ PREFIX = "0614141"
 """GS1 company prefix of the test brand (GS1's own example prefix)."""
 GTIN = "00614141123452"
 """A valid GTIN-14 under ``PREFIX``."""
+
+# ───────────── hypothesis profiles ─────────────
+
+settings.register_profile("dev", settings.get_profile("default"))
+settings.register_profile("ci", settings.get_profile("ci"))  # Hypothesis' built-in CI profile
+settings.register_profile(
+    "dev-state-machine",
+    settings.get_profile("dev"),
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci-state-machine",
+    settings.get_profile("ci"),
+    max_examples=1_000,
+    stateful_step_count=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+"""1,000 examples of 10 steps (CI) against 40 of 25 (dev): ten times the steps, in sequences
+long enough to reach a claim (register, sell, claim) or a frozen shipment."""
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if "CI" in os.environ else "dev")
+)
+
+
+def state_machine_settings() -> settings:
+    """Settings of the registry state machine under the loaded profile (``dev`` or ``ci``);
+    under any other profile (``--hypothesis-profile``), that profile itself."""
+    current = settings.get_current_profile_name()
+    name = f"{current}-state-machine" if current in ("dev", "ci") else current
+    return settings.get_profile(name)
 
 
 def conformance_dir() -> Path:
