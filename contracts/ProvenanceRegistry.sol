@@ -617,6 +617,11 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         if (sender == _brands[brandId].admin) return;
         Operator memory op = _operators[sender];
         if (op.brandId != brandId || !op.active) revert NotBrandAuthority(brandId, sender);
+        // A suspended (possibly stolen) operator key loses the brand's rights at once, not
+        // only once it is removed: recall, lift and retire are as final as registering.
+        if (_suspendedAt(op.suspendedFrom, block.timestamp)) {
+            revert OperatorIsSuspended(sender, op.suspendedFrom);
+        }
     }
 
     function _requireBrandAdmin(uint32 brandId, address sender) private view {
