@@ -604,6 +604,31 @@ def bench_register(
     )
 
 
+@bench_app.command("all")
+def bench_all(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only these (gas, scan, listings, ingest, register)."),
+    ] = None,
+) -> None:
+    """Every benchmark in one run, each in its own child process, with its peak memory."""
+    from veritag.bench_all import BENCHES, run_all  # noqa: PLC0415
+
+    unknown = sorted(set(only or ()) - set(BENCHES))
+    if unknown:
+        raise ConfigError(f"no benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    report = run_all(only or tuple(BENCHES))
+    if as_json:
+        print(json.dumps(report))
+        return
+    console.print_json(json.dumps(report["summary"]))
+    for name, result in report["benchmarks"].items():
+        if "error" in result:
+            console.print(f"[red]{name} failed[/red]: {result['error']}")
+    console.print(report["conditions"])
+
+
 @app.command()
 def demo() -> None:
     """The whole story on an in-memory chain: register, ship, sell, claim, refusals."""

@@ -175,3 +175,30 @@ def test_bench_register_json_confirms_every_item_and_reports_the_single_item_bas
     assert report["batch_speedup"] == pytest.approx(
         report["items_per_second_median"] / report["baseline_single_items_per_second"], rel=0.01
     )
+
+
+@pytest.mark.slow
+def test_bench_all_runs_each_benchmark_in_a_child_and_reports_its_peak_memory(
+    tmp_path: Path,
+) -> None:
+    done = run_veritag(tmp_path, "bench", "all", "--only", "gas", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    gas = report["benchmarks"]["gas"]
+    assert gas["peak_rss_mb"] > 50
+    assert gas["seconds"] > 0
+    assert report["summary"]["gas_ratio_to_erc721"]["transfer_single"] == round(
+        gas["transfer_single"] / gas["baseline_erc721_transfer_single"], 3
+    )
+    assert report["summary"]["peak_rss_mb"] == {"gas": gas["peak_rss_mb"]}
+    assert "merkle" in report["not_measured"]
+
+
+def test_bench_all_refuses_an_unknown_benchmark(tmp_path: Path) -> None:
+    done = run_veritag(tmp_path, "bench", "all", "--only", "speed")
+
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: no benchmark speed; choose from gas, scan, listings, ingest, register\n"
+    )
