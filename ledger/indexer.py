@@ -12,7 +12,10 @@ the chain; as a block hash commits to all earlier blocks, a match means nothing 
 changed. On a mismatch the indexer walks the kept hashes down to the newest block the
 chain still holds (the common ancestor), takes back everything derived from later blocks
 (:func:`ledger.store.writer.rollback_to`), moves the checkpoint there, and indexes forward
-again. A reorganisation deeper than the kept window raises ``ReorgTooDeep``.
+again. A reorganisation deeper than the kept window raises ``ReorgTooDeep``. Each range
+must also continue the indexed chain (its first block's parent is the checkpoint block), so
+a reorganisation that strikes between that check and the reading of the range sends the
+sync back to the check instead of joining two forks in the store.
 
 Completeness: every item event carries the item's ``seq``, so an item's indexed history is
 complete when it holds events 1..seq with seq equal to the chain's. Each range checks
@@ -46,7 +49,12 @@ from ledger.errors import (
 from ledger.identifiers import ItemId, parse_item_id
 from ledger.registry import Registry
 from ledger.store.database import session
-from ledger.store.derive import ChainEvent
+from ledger.store.derive import (
+    BATCH_EVENT,
+    GOVERNANCE_EVENTS,
+    ITEM_EVENT_NAMES,
+    ChainEvent,
+)
 from ledger.store.models import CustodyEvent, IndexedBlock, IndexerCheckpoint, Item
 from ledger.store.writer import apply_events, clear_derived, rollback_to
 
@@ -55,6 +63,7 @@ __all__ = ["Completeness", "Indexer", "Reorg", "SyncReport"]
 _log = logging.getLogger(__name__)
 _ATTEMPTS = 3
 _CHUNK = 500
+_KNOWN_EVENTS = ITEM_EVENT_NAMES | GOVERNANCE_EVENTS | {BATCH_EVENT}
 
 
 @dataclass(frozen=True)
@@ -126,10 +135,10 @@ class Indexer:
         self.batch_blocks = batch_blocks
         self.verify = verify
         self._w3 = registry.w3
-        self._names = {
+        self._names = {  # the events the store is derived from; any other log is skipped
             HexBytes(event_abi_to_log_topic(abi)): str(abi["name"])
             for abi in registry.contract.abi
-            if abi["type"] == "event"
+            if abi["type"] == "event" and abi["name"] in _KNOWN_EVENTS
         }
 
     @property
@@ -264,9 +273,11 @@ class Indexer:
         events = sorted(
             (e for e in decoded if e is not None), key=lambda e: (e.block_number, e.log_index)
         )
+        start_block = blocks.get(start) or self._block(start)
         if _hash(self._block(end)) != _hash(end_block):
             raise _ChainMoved
         with session(self.engine) as db:
+            self._check_parent(db, start, start_block)
             applied = apply_events(db, events)
             db.exec(delete(IndexedBlock).where(col(IndexedBlock.number) >= start))
             for number in window:
@@ -278,10 +289,21 @@ class Indexer:
                 self._verify(db, sorted(applied.items), _hash(end_block))
         return applied.item_events, applied.governance_events, len(applied.items)
 
+    def _check_parent(self, db: Session, start: int, start_block: BlockData) -> None:
+        """The range must continue the indexed chain: its first block's parent is the
+        checkpoint block. A reorganisation that struck after this sync compared the
+        checkpoint with the chain, and before the range was read, breaks that link; then
+        the sync starts again, and its check finds and rolls back the reorganisation."""
+        checkpoint = self._checkpoint(db)
+        if checkpoint is None or checkpoint.last_indexed_block != start - 1:
+            return
+        if HexBytes(start_block["parentHash"]).to_0x_hex() != checkpoint.last_block_hash:
+            raise _ChainMoved
+
     def _decode(self, log: LogReceipt, blocks: dict[int, BlockData]) -> ChainEvent | None:
         name = self._names.get(HexBytes(log["topics"][0])) if log["topics"] else None
         if name is None:
-            return None  # not one of the registry's events
+            return None  # not an event the store is derived from
         number = int(log["blockNumber"])
         block = blocks[number]
         block_hash = HexBytes(log["blockHash"]).to_0x_hex()
@@ -347,8 +369,10 @@ class Indexer:
                     checkpoint.last_indexed_block if oldest is None else int(oldest),
                     self.confirmations,
                 )
+            numbers = {b.number for b in kept}
             undone = rollback_to(db, ancestor.number)
             db.exec(delete(IndexedBlock).where(col(IndexedBlock.number) > ancestor.number))
+            self._keep_window_below(db, ancestor, head, numbers)
             confirmed = min(checkpoint.confirmed_block, ancestor.number)
             self._save_checkpoint(db, ancestor.number, ancestor.hash, confirmed)
         reorg = Reorg(
@@ -360,6 +384,33 @@ class Indexer:
         )
         _log.warning("chain reorganisation rolled back to block %s: %s", ancestor.number, reorg)
         return reorg
+
+    def _keep_window_below(
+        self, db: Session, ancestor: IndexedBlock, head: int, kept: set[int]
+    ) -> None:
+        """Keep the hashes of blocks ``head - confirmations`` … ``ancestor`` again.
+
+        When the new chain is shorter than the indexed one, its final block lies below the
+        one the index had taken as final, and the hashes of the blocks in between were
+        already dropped: without them a later reorganisation within the confirmations
+        would look deeper than the kept window. Those blocks are the ancestor's own
+        ancestors, so their hashes are read from the chain, each checked to be the parent
+        of the one above.
+        """
+        low = max(head - self.confirmations, self.registry.deploy_block)
+        missing = [n for n in range(low, ancestor.number) if n not in kept]
+        if not missing:  # the usual case: the new chain is no shorter than the index
+            return
+        child = self._block(ancestor.number)
+        if _hash(child) != ancestor.hash:
+            raise _ChainMoved
+        for number in range(ancestor.number - 1, missing[0] - 1, -1):
+            block = self._block(number)
+            if _hash(block) != HexBytes(child["parentHash"]).to_0x_hex():
+                raise _ChainMoved
+            if number not in kept:
+                db.add(IndexedBlock(number=number, hash=_hash(block)))
+            child = block
 
     # ───────────── checkpoint ─────────────
 

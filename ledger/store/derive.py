@@ -15,6 +15,7 @@ from ledger.contract_errors import Status
 from ledger.registry import ITEM_EVENTS, Flag
 
 __all__ = [
+    "GOVERNANCE_EVENTS",
     "REGISTRATION_EVENTS",
     "SUSPENSION_EVENTS",
     "BrandState",
@@ -35,6 +36,24 @@ BATCH_EVENT = "BatchRegistered"
 SUSPENSION_EVENTS = frozenset(
     {"BrandSuspended", "BrandReinstated", "OperatorSuspended", "OperatorReinstated"}
 )
+GOVERNANCE_EVENTS = frozenset(
+    {
+        "BrandAdmitted",
+        "PrefixAssigned",
+        "BrandAdminChanged",
+        *SUSPENSION_EVENTS,
+        "OperatorAdded",
+        "OperatorRemoved",
+        "PartnerSet",
+        "OwnershipTransferStarted",
+        "OwnershipTransferred",
+        "EIP712DomainChanged",
+    }
+)
+"""The registry's events about brands, operators, partners and its admin, kept as
+``GovernanceEvent`` rows. With the item events and ``BatchRegistered`` they are every event
+the store is derived from; the indexer skips any other (an event added to the contract
+later is ignored until the store learns what it means)."""
 
 
 @dataclass(frozen=True)
