@@ -28,16 +28,17 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_typing import ChecksumAddress
-from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.abi import function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from sqlalchemy import Engine, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from web3 import HTTPProvider
 from web3.exceptions import Web3Exception
-from web3.types import BlockData, BlockIdentifier, LogReceipt
+from web3.types import BlockData, BlockIdentifier, LogReceipt, RPCEndpoint
 
 from ledger.errors import (
     ChainError,
@@ -47,6 +48,7 @@ from ledger.errors import (
     VeritagError,
 )
 from ledger.identifiers import ItemId, parse_item_id
+from ledger.log_decoder import LogDecoder
 from ledger.registry import Registry
 from ledger.store.database import session
 from ledger.store.derive import (
@@ -63,6 +65,8 @@ __all__ = ["Completeness", "Indexer", "Reorg", "SyncReport"]
 _log = logging.getLogger(__name__)
 _ATTEMPTS = 3
 _CHUNK = 500
+_GET_ITEM = "0x" + function_signature_to_4byte_selector("getItem(bytes32)").hex()
+"""Calldata prefix of ``getItem``; its one argument is the 32-byte item id."""
 _KNOWN_EVENTS = ITEM_EVENT_NAMES | GOVERNANCE_EVENTS | {BATCH_EVENT}
 
 
@@ -135,11 +139,8 @@ class Indexer:
         self.batch_blocks = batch_blocks
         self.verify = verify
         self._w3 = registry.w3
-        self._names = {  # the events the store is derived from; any other log is skipped
-            HexBytes(event_abi_to_log_topic(abi)): str(abi["name"])
-            for abi in registry.contract.abi
-            if abi["type"] == "event" and abi["name"] in _KNOWN_EVENTS
-        }
+        # The events the store is derived from; any other log is skipped.
+        self._decoder = LogDecoder(registry.contract.abi, _KNOWN_EVENTS)
 
     @property
     def chain_id(self) -> int:
@@ -261,11 +262,7 @@ class Indexer:
     def _index_range(self, start: int, end: int, final: int) -> tuple[int, int, int]:
         """Read blocks ``start``..``end`` and store them in one transaction."""
         end_block = self._block(end)
-        logs = self._call(
-            lambda: self._w3.eth.get_logs(
-                {"address": self.contract, "fromBlock": start, "toBlock": end}
-            )
-        )
+        logs = self._logs(start, end)
         window = range(max(start, final), end + 1)
         numbers = sorted({int(log["blockNumber"]) for log in logs} | set(window))
         blocks = {n: end_block if n == end else self._block(n) for n in numbers}
@@ -289,6 +286,25 @@ class Indexer:
                 self._verify(db, sorted(applied.items), _hash(end_block))
         return applied.item_events, applied.governance_events, len(applied.items)
 
+    def _logs(self, start: int, end: int) -> list[LogReceipt]:
+        """The registry's logs of blocks ``start``..``end``. Over HTTP they are read raw and
+        only the fields used are converted: web3's per-field formatting of each log cost
+        more than reading it."""
+        provider = self._w3.provider
+        if not isinstance(provider, HTTPProvider):
+            return list(
+                self._call(
+                    lambda: self._w3.eth.get_logs(
+                        {"address": self.contract, "fromBlock": start, "toBlock": end}
+                    )
+                )
+            )
+        params = {"address": self.contract, "fromBlock": hex(start), "toBlock": hex(end)}
+        answer = self._call(lambda: provider.make_request(RPCEndpoint("eth_getLogs"), [params]))
+        if "result" not in answer:
+            raise ChainError(f"eth_getLogs at {self._url} failed: {answer.get('error')}")
+        return [_log_receipt(raw) for raw in answer["result"]]
+
     def _check_parent(self, db: Session, start: int, start_block: BlockData) -> None:
         """The range must continue the indexed chain: its first block's parent is the
         checkpoint block. A reorganisation that struck after this sync compared the
@@ -301,15 +317,15 @@ class Indexer:
             raise _ChainMoved
 
     def _decode(self, log: LogReceipt, blocks: dict[int, BlockData]) -> ChainEvent | None:
-        name = self._names.get(HexBytes(log["topics"][0])) if log["topics"] else None
-        if name is None:
+        name = self._decoder.name_of(log)
+        args = self._decoder.args(log)
+        if name is None or args is None:
             return None  # not an event the store is derived from
         number = int(log["blockNumber"])
         block = blocks[number]
         block_hash = HexBytes(log["blockHash"]).to_0x_hex()
         if block_hash != _hash(block):
             raise _ChainMoved
-        data = self.registry.contract.events[name]().process_log(log)
         return ChainEvent(
             name=name,
             block_number=number,
@@ -317,7 +333,7 @@ class Indexer:
             tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
             log_index=int(log["logIndex"]),
             timestamp=int(block["timestamp"]),
-            args={k: _plain(v) for k, v in data["args"].items()},
+            args={k: _plain(v) for k, v in args.items()},
         )
 
     def _verify(self, db: Session, item_ids: Sequence[str], block_hash: str) -> None:
@@ -336,9 +352,9 @@ class Indexer:
                 .group_by(col(CustodyEvent.item_id), col(Item.seq))
             ).all()
             counts = {item_id: (int(n), int(top), int(seq)) for item_id, n, top, seq in rows}
-            for item_id in chunk:
+            seqs = self._seqs_on_chain(chunk, block_hash)
+            for item_id, on_chain in zip(chunk, seqs, strict=True):
                 indexed, top, seq = counts.get(item_id, (0, 0, 0))
-                on_chain = self._seq_on_chain(item_id, HexBytes(block_hash))
                 if not indexed == top == seq == on_chain:
                     stored = set(
                         db.exec(select(CustodyEvent.seq).where(CustodyEvent.item_id == item_id))
@@ -464,6 +480,33 @@ class Indexer:
             raise _ChainMoved
         return block
 
+    def _seqs_on_chain(self, item_ids: Sequence[str], block_hash: str) -> list[int]:
+        """Each item's seq at ``block_hash``: over HTTP, one JSON-RPC batch for them all
+        (one request per item made ingest a round trip per item)."""
+        provider = self._w3.provider
+        if not isinstance(provider, HTTPProvider) or len(item_ids) < 2:
+            return [self._seq_on_chain(i, HexBytes(block_hash)) for i in item_ids]
+        calls = [
+            (
+                RPCEndpoint("eth_call"),
+                [
+                    {"to": self.registry.address, "data": _GET_ITEM + i[2:]},
+                    {"blockHash": block_hash},
+                ],
+            )
+            for i in item_ids
+        ]
+        answers = self._call(lambda: provider.make_batch_request(calls))
+        if not isinstance(answers, list) or len(answers) != len(item_ids):
+            raise ChainError(f"the node at {self._url} refused a batch of eth_call: {answers}")
+        seqs = []
+        for answer in answers:
+            if "result" not in answer:
+                raise ChainError(f"eth_call of getItem at {self._url} failed: {answer}")
+            # ItemView is a static struct: ten words, seq the fourth.
+            seqs.append(int.from_bytes(HexBytes(answer["result"])[96:128], "big"))
+        return seqs
+
     def _seq_on_chain(self, item_id: str, block: BlockIdentifier) -> int:
         view = self._call(
             lambda: self.registry.contract.functions.getItem(bytes.fromhex(item_id[2:])).call(
@@ -471,6 +514,21 @@ class Indexer:
             )
         )
         return int(view[3])  # ItemView.seq; 0 for an unknown item
+
+
+def _log_receipt(raw: dict[str, Any]) -> LogReceipt:
+    """A raw JSON-RPC log with the fields the indexer reads in web3's types."""
+    return cast(
+        LogReceipt,
+        {
+            "topics": [HexBytes(t) for t in raw["topics"]],
+            "data": HexBytes(raw["data"]),
+            "blockNumber": int(raw["blockNumber"], 16),
+            "blockHash": HexBytes(raw["blockHash"]),
+            "transactionHash": HexBytes(raw["transactionHash"]),
+            "logIndex": int(raw["logIndex"], 16),
+        },
+    )
 
 
 def _hash(block: BlockData) -> str:
