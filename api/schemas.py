@@ -60,7 +60,10 @@ class ProofEventPublic(BaseModel):
 class ProofPublic(BaseModel):
     chain_id: int
     contract: str
-    block: int = Field(description="The block the answer was read at.")
+    block: int = Field(
+        description="The block the answer was read at; for a stale answer, the last block "
+        "the index had reached (-1 if it had indexed nothing)."
+    )
     seq: int = Field(description="The item's on-chain sequence number (events so far).")
     events: list[ProofEventPublic]
     recheck: str = Field(description="A command that re-checks this answer on chain.")
@@ -81,3 +84,15 @@ class VerdictPublic(BaseModel):
     custody: list[CustodyStepPublic]
     proof: ProofPublic
     scan: ScanStatsPublic
+    stale: bool = Field(
+        default=False,
+        description="Present, and true, only when the chain node did not answer and this "
+        "answer comes from Veritag's index alone, as of `as_of_block`, without a check on "
+        "chain (reason `chain_unavailable`); re-check it once the node answers. Absent from "
+        "answers read on chain.",
+    )
+    as_of_block: int | None = Field(
+        default=None,
+        description="Present only when `stale`: the last block the index had reached, the "
+        "block the answer is as of (the same as `proof.block`).",
+    )

@@ -1,7 +1,8 @@
 """What the app works with, built once per process and handed to ``create_app``.
 
 The registry (the chain) is required; the store is optional so that the scan path still
-answers, from the chain alone, when no database is configured.
+answers, from the chain alone, when no database is configured. With a store, scans still
+answer when the node is down: from the index, marked stale (:mod:`api.verdict_cache`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from api.scan_writer import ScanWriter
-from api.verdict_cache import VerdictCache
+from api.verdict_cache import NODE_DOWN, VerdictCache
 from ledger.alerts.signal_alerts import publish_clone_signals
 from ledger.errors import StoreUnavailable
 from ledger.marketplace.check import ListingChecker
@@ -70,7 +71,7 @@ class Services:
     scans: ScanWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.verdicts = VerdictCache(self.registry)
+        self.verdicts = VerdictCache(self.registry, store=self.store)
         key = self.decision_key if self.decision_key is not None else bytes(Account.create().key)
         self.decision_signer = DecisionSigner.from_key(
             key, chain_id=self.registry.chain_id, registry=self.registry.address
@@ -139,9 +140,20 @@ class Services:
         return ListingChecker(self.engine, self.decision_signer, clock=self.clock)
 
     def brand_name(self, brand_id: int) -> str | None:
-        if brand_id not in self.brand_names:
-            self.brand_names[brand_id] = self.registry.brand_name(brand_id)
-        return self.brand_names[brand_id]
+        """The brand's name from the chain; from the index while the node does not answer
+        (not kept: the chain is asked again once it answers)."""
+        if brand_id in self.brand_names:
+            return self.brand_names[brand_id]
+        if not self.verdicts.node_down:
+            try:
+                name = self.verdicts.registry.brand_name(brand_id)
+            except NODE_DOWN:
+                pass
+            else:
+                self.brand_names[brand_id] = name
+                return name
+        stored = self.store.brand(brand_id) if self.store is not None else None
+        return None if stored is None else stored.name
 
 
 def get_services(request: Request) -> Services:

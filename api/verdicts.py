@@ -37,10 +37,14 @@ def public_verdict(
     scan_count: int,
     first_seen: datetime | None,
     signals: Sequence[StoredSignal] = (),
+    stale: bool = False,
 ) -> VerdictPublic:
     """``link`` is the item's canonical Digital Link, quoted in the re-check command;
-    ``signals`` are the item's stored clone signals, oldest first."""
+    ``signals`` are the item's stored clone signals, oldest first; ``stale``: the verdict
+    comes from the index because the node did not answer."""
     reasons = [ReasonPublic(code=r.code, message=r.message) for r in verdict.reasons]
+    if stale:
+        reasons.append(_stale_reason(verdict.proof.block))
     product = _product(verdict, services, reasons)
     reasons.extend(ReasonPublic(code=r.code, message=r.message) for r in signal_reasons(signals))
     state = verdict.state
@@ -93,6 +97,16 @@ def public_verdict(
             ),
         ),
         scan=ScanStatsPublic(count=scan_count, first_seen=first_seen),
+        stale=stale,
+        as_of_block=verdict.proof.block if stale else None,
+    )
+
+
+def _stale_reason(block: int) -> ReasonPublic:
+    return ReasonPublic(
+        code="chain_unavailable",
+        message=f"the chain node did not answer; this answer comes from Veritag's index as of "
+        f"block {block} and was not checked on chain",
     )
 
 

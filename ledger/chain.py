@@ -43,6 +43,7 @@ __all__ = [
     "ChainKind",
     "connect_memory",
     "connect_rpc",
+    "with_timeout",
 ]
 
 ChainKind = Literal["memory", "local", "rpc"]
@@ -260,6 +261,26 @@ def connect_rpc(url: str, *, expected_chain_id: int | None = None, timeout: floa
         if w3.eth.get_balance(candidates[0].address) > 0:
             dev_accounts = list(candidates)
     return Chain(w3, kind, dev_accounts, url=url)
+
+
+def with_timeout(w3: Web3, timeout: float) -> Web3:
+    """A ``Web3`` on the same HTTP node whose requests give up after ``timeout`` seconds,
+    without retrying; for reads that have an answer to fall back on when the node is down.
+
+    ``connect_rpc``'s connection waits up to its timeout and retries a read that timed out
+    five times (web3's default), so a node that accepts connections but never answers holds
+    a read for about a minute. Other providers (eth-tester) have no timeout: ``w3`` itself.
+    """
+    provider = w3.provider
+    if not isinstance(provider, HTTPProvider):
+        return w3
+    return Web3(
+        HTTPProvider(
+            provider.endpoint_uri,
+            request_kwargs={**provider.get_request_kwargs(), "timeout": timeout},
+            exception_retry_configuration=None,
+        )
+    )
 
 
 def _reason(exc: Exception) -> str:

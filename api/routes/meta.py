@@ -4,7 +4,9 @@ the demo listing.
 ``/healthz`` answers while the process lives. ``/readyz`` answers 200 only when the chain and
 the database answer and the indexer is at most ``ready_max_lag`` blocks behind the head
 (``create_app``'s argument, ``VERITAG_READY_MAX_LAG``); otherwise 503, a problem body with
-the same details and what is wrong.
+the same details and what is wrong. The chain is asked with the scan path's short timeout
+(``api.verdict_cache.CHAIN_TIMEOUT``), so a node that stopped answering makes /readyz say
+so quickly rather than hang.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def ready(request: Request, services: ServicesDep) -> JSONResponse:
 
 def _chain(services: Services, problems: list[str]) -> tuple[dict[str, Any], int | None]:
     registry = services.registry
-    try:
-        head: int = registry.w3.eth.block_number
+    try:  # with the scan path's reads, which give up after a short timeout
+        head: int = services.verdicts.registry.w3.eth.block_number
     except (OSError, ValueError, Web3Exception) as exc:
         # Only the error's kind: an RPC URL may carry a provider's key.
         problems.append(f"the chain does not answer ({type(exc).__name__})")

@@ -42,7 +42,22 @@ class BadLocation(ConfigError):
     response_model=VerdictPublic,
     summary="Scan a GS1 Digital Link",
     description="JSON with `Accept: application/json`, a page for browsers. Query "
-    "attributes are accepted.",
+    "attributes are accepted. When the chain node does not answer, the answer comes from "
+    "the index, marked `stale` with the block it is as of (still 200); 503 only when there "
+    "is no index either.",
+    responses={503: {"description": "The chain node did not answer and there is no index."}},
+    openapi_extra={  # read from the whole URL, so no function parameter declares it
+        "parameters": [
+            {
+                "name": "path",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The rest of the Digital Link: `{gtin}/21/{serial}`, and more "
+                "key qualifiers or attributes.",
+            }
+        ]
+    },
 )
 def scan(request: Request, services: ServicesDep) -> Response:
     gtin, serial = gtin_and_serial(
@@ -52,7 +67,8 @@ def scan(request: Request, services: ServicesDep) -> Response:
         resolved = resolve_link_type(request, gtin, serial)
         if resolved is not None:
             return resolved
-    verdict = services.verdicts.verdict(gtin, serial)
+    lookup = services.verdicts.lookup(gtin, serial)
+    verdict = lookup.verdict
     count, first_seen = _record_scan(request, services, verdict)
     base_url = str(request.base_url).rstrip("/")
     writer = services.scans if verdict.state is not None else None
@@ -65,10 +81,13 @@ def scan(request: Request, services: ServicesDep) -> Response:
         scan_count=count,
         first_seen=first_seen,
         signals=writer.signals(verdict.item_id.hex()) if writer is not None else (),
+        stale=lookup.stale,
     )
     if _wants_html(request):
         return templates.TemplateResponse(request, "scan.html", {"v": answer}, headers=headers)
-    return JSONResponse(answer.model_dump(mode="json", by_alias=True), headers=headers)
+    fresh_only = set() if lookup.stale else {"stale", "as_of_block"}  # only stale ones say so
+    body = answer.model_dump(mode="json", by_alias=True, exclude=fresh_only)
+    return JSONResponse(body, headers=headers)
 
 
 def _wants_html(request: Request) -> bool:

@@ -22,7 +22,13 @@ from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
 from ledger.errors import InvalidRecord, VeritagError
-from ledger.identifiers import ItemId, parse_item_id, validate_gtin, validate_serial
+from ledger.identifiers import (
+    ItemId,
+    gs1_company_prefix_candidates,
+    parse_item_id,
+    validate_gtin,
+    validate_serial,
+)
 from ledger.identifiers import item_id as compute_item_id
 from ledger.store.database import session
 from ledger.store.documents import KNOWN_FIELDS, canonical_json, document_hash
@@ -213,6 +219,25 @@ class Store:
                 suspended_from=row.suspended_from,
                 prefixes=list(prefixes),
             )
+
+    def brand_of_gtin(self, gtin: str) -> int | None:
+        """The indexed brand that holds the GS1 company prefix of ``gtin``, if any (as
+        ``Registry.brand_of_gtin`` answers on chain)."""
+        candidates = list(gs1_company_prefix_candidates(gtin))
+        with session(self.engine) as db:
+            rows = db.exec(
+                select(BrandPrefix.prefix, BrandPrefix.brand_id).where(
+                    col(BrandPrefix.prefix).in_(candidates)
+                )
+            ).all()
+        owners = dict(rows)
+        return next((owners[p] for p in candidates if p in owners), None)
+
+    def indexed_block(self) -> int | None:
+        """The last block indexed (None before the first sync): what derived reads are as of."""
+        with session(self.engine) as db:
+            value = db.exec(select(func.max(IndexerCheckpoint.last_indexed_block))).one()
+        return None if value is None else int(value)
 
     # ───────────── product documents (the store's own) ─────────────
 
