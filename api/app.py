@@ -9,8 +9,13 @@ from importlib.resources import files
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.problems import install_problem_handlers
-from api.ratelimit import RateLimitMiddleware, RateLimits
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.ratelimit import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    BodySizeLimitMiddleware,
+    RateLimitMiddleware,
+    RateLimits,
+)
 from api.routes import (
     epcis,
     items,
@@ -37,9 +42,11 @@ def create_app(
     *,
     rate_limits: RateLimits | None = None,
     ready_max_lag: int = meta.DEFAULT_READY_MAX_LAG,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> FastAPI:
     """The app on ``services``. ``rate_limits``: None = unlimited (tests, benchmarks);
-    ``ready_max_lag``: blocks the indexer may lag while ``/readyz`` says ready."""
+    ``ready_max_lag``: blocks the indexer may lag while ``/readyz`` says ready;
+    ``max_request_bytes``: larger request bodies are answered 413."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +65,7 @@ def create_app(
         summary="Provenance ledger for supply-chain authenticity",
         description="Scan a GS1 Digital Link to get a verdict with its proof on chain.",
         version="0.1.0",
+        responses=PROBLEM_RESPONSES,
     )
     app.state.services = services
     app.state.ready_max_lag = ready_max_lag
@@ -72,6 +80,7 @@ def create_app(
             return True
 
         app.add_middleware(RateLimitMiddleware, limits=rate_limits, key_is_valid=key_is_valid)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
     app.mount("/static", StaticFiles(directory=str(files("api") / "static")), name="static")
     app.include_router(meta.router)
     if services.demo_codes is not None:

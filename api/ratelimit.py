@@ -12,6 +12,9 @@ the answer kept for ``KEY_CACHE_SECONDS``; an unknown or revoked key counts as n
 
 It is a plain ASGI middleware (no request object is built) because it sits on the scan
 route, the one the benchmarks measure.
+
+:class:`BodySizeLimitMiddleware` bounds every request body (``VERITAG_MAX_REQUEST_BYTES``):
+one declared or sent larger is answered ``413`` with a problem body before a route reads it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from anyio import to_thread
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
 
-__all__ = ["KEY_CACHE_SECONDS", "RateLimitMiddleware", "RateLimits", "TokenBuckets"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "KEY_CACHE_SECONDS",
+    "BodySizeLimitMiddleware",
+    "RateLimitMiddleware",
+    "RateLimits",
+    "TokenBuckets",
+]
+
+DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""2 MiB: a full batch of 1,000 listing checks is about 150 KB."""
 
 KEY_CACHE_SECONDS = 60.0
 _MAX_BUCKETS = 100_000
@@ -150,6 +163,82 @@ class RateLimitMiddleware:
             self._known_keys.clear()
         self._known_keys[digest] = (valid, now + KEY_CACHE_SECONDS)
         return valid
+
+
+class BodySizeLimitMiddleware:
+    """Answers ``413`` to a request whose body is larger than ``max_bytes``.
+
+    A ``Content-Length`` over the limit is refused before anything is read; a body sent
+    without one (chunked) is read up to the limit and handed on, or refused past it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None:
+            if declared > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            "RequestTooLarge",
+            f"the request body is larger than {self.max_bytes} bytes; send less at a time "
+            "(listing checks: at most 1,000 listings a request)",
+            max_bytes=self.max_bytes,
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; a malformed one counts as over any limit."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 2**63
+    return None
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands over ``messages``, then the client's own messages: a
+    response that listens for the client going away (a streamed file) must not hear it
+    before it has happened."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 def _buckets(per_minute: int, clock: Callable[[], float]) -> TokenBuckets | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,13 @@ def read_item_file(path: Path) -> list[ItemRow]:
 
 def parse_item_csv(text: str, *, source: str = "<csv>") -> list[ItemRow]:
     """Parse CSV text (see module docstring); ``source`` names it in errors."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    # newline="": the csv module reads line ends itself, a lone "\r" included.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[ItemRow] = []
+    problems: list[RowProblem] = []
+    header = _next_record(reader, problems)
     if header is None:
-        raise InputFileError(source, [RowProblem(1, "header", "the file is empty")])
+        raise InputFileError(source, problems or [RowProblem(1, "header", "the file is empty")])
     columns = {name.strip().lower(): index for index, name in enumerate(header)}
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
@@ -53,10 +57,8 @@ def parse_item_csv(text: str, *, source: str = "<csv>") -> list[ItemRow]:
             source,
             [RowProblem(1, "header", f"missing column(s) {', '.join(missing)}; found {found}")],
         )
-    rows: list[ItemRow] = []
-    problems: list[RowProblem] = []
     first_line: dict[ItemId, int] = {}
-    for record in reader:
+    while (record := _next_record(reader, problems)) is not None:
         line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
@@ -88,6 +90,19 @@ def parse_item_csv(text: str, *, source: str = "<csv>") -> list[ItemRow]:
     if not rows:
         raise InputFileError(source, [RowProblem(2, "row", "the file has no item rows")])
     return rows
+
+
+def _next_record(reader: Iterator[list[str]], problems: list[RowProblem]) -> list[str] | None:
+    """The next record; None at the end, or where the text stops being CSV (a problem then
+    says why: a field over the csv module's size limit, …)."""
+    try:
+        return next(reader, None)
+    except csv.Error as error:
+        line = getattr(reader, "line_num", 0)
+        problems.append(
+            RowProblem(line, "file", f"cannot be read as CSV: {error}; check its quoting")
+        )
+        return None
 
 
 def _check_row(

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         "every document against it first. Unset, capture checks only what it applies.",
     )
 
+    max_request_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1,
+        description="Largest request body the API reads, in bytes (default 2 MiB); a larger "
+        "one is answered 413.",
+    )
+
     def require_production_secrets(self) -> None:
         """ConfigError when production runs without a real secret (or with a placeholder)."""
         if self.environment != "production":

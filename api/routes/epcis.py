@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import CallerDep, require_role
+from api.params import IsoDateTime
 from api.services import Services, ServicesDep
 from ledger.epcis.capture import (
     CapturePlan,
@@ -303,10 +304,10 @@ def events(
         list[str] | None, Query(alias="EQ_disposition", description="CBV dispositions.")
     ] = None,
     ge_event_time: Annotated[
-        datetime | None, Query(alias="GE_eventTime", description="Events at or after.")
+        IsoDateTime | None, Query(alias="GE_eventTime", description="Events at or after.")
     ] = None,
     lt_event_time: Annotated[
-        datetime | None, Query(alias="LT_eventTime", description="Events before.")
+        IsoDateTime | None, Query(alias="LT_eventTime", description="Events before.")
     ] = None,
     per_page: Annotated[int, Query(alias="perPage", ge=1, le=1000)] = 100,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,

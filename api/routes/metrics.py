@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from api.auth import CallerDep
+from api.params import iso_8601
 from api.services import ServicesDep
 from ledger.errors import Forbidden
 from ledger.store.listings import Listings
@@ -35,7 +36,9 @@ def takedowns(
     caller: CallerDep,
     services: ServicesDep,
     since: Annotated[
-        datetime | None, Query(description="Only listings first checked since.")
+        datetime | None,
+        BeforeValidator(iso_8601),
+        Query(description="Only listings first checked since."),
     ] = None,
 ) -> TakedownsOut:
     """A marketplace sees its own listings; a brand, the listings of its items in every

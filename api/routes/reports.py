@@ -9,11 +9,13 @@ registry operator all of them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep, OptionalCallerDep, require_role
+from api.routes import ROW_ID_MAX, RowId
 from api.services import Services, ServicesDep
 from ledger.errors import InvalidDigitalLink, InvalidRecord
 from ledger.identifiers import parse_digital_link
@@ -138,7 +140,7 @@ def list_reports(
     services: ServicesDep,
     status: str | None = None,
     limit: int = 100,
-    offset: int = 0,
+    offset: Annotated[int, Query(le=ROW_ID_MAX, description="Reports to skip.")] = 0,
 ) -> ReportList:
     require_role(caller, "list reports", Role.BRAND, Role.MARKETPLACE, Role.REGISTRY)
     reports = _reports(services)
@@ -154,7 +156,7 @@ def list_reports(
 
 @router.post("/{report_id}/resolve", summary="Confirm or dismiss a report about the brand's item")
 def resolve_report(
-    report_id: int, body: ResolveIn, caller: CallerDep, services: ServicesDep
+    report_id: RowId, body: ResolveIn, caller: CallerDep, services: ServicesDep
 ) -> ReportPublic:
     require_role(caller, f"resolve report {report_id}", Role.BRAND)
     assert caller.brand_id is not None

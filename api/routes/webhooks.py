@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.auth import CallerDep
+from api.routes import RowId
 from api.services import ServicesDep
 from ledger.alerts.publish import AlertKind
 from ledger.alerts.signing import SIGNATURE_HEADER
@@ -135,7 +136,7 @@ def list_webhooks(caller: CallerDep, services: ServicesDep) -> list[WebhookPubli
 
 
 @router.get("/{webhook_id}", response_model=WebhookPublic, summary="One of the caller's webhooks")
-def get_webhook(webhook_id: int, caller: CallerDep, services: ServicesDep) -> WebhookPublic:
+def get_webhook(webhook_id: RowId, caller: CallerDep, services: ServicesDep) -> WebhookPublic:
     return _public(_webhooks(services).get(caller.org_id, webhook_id))
 
 
@@ -146,7 +147,7 @@ def get_webhook(webhook_id: int, caller: CallerDep, services: ServicesDep) -> We
     description="It receives nothing more; its pending deliveries are cancelled and its "
     "delivery log stays readable.",
 )
-def delete_webhook(webhook_id: int, caller: CallerDep, services: ServicesDep) -> Response:
+def delete_webhook(webhook_id: RowId, caller: CallerDep, services: ServicesDep) -> Response:
     _webhooks(services).delete(caller.org_id, webhook_id)
     return Response(status_code=204)
 
@@ -158,7 +159,7 @@ def delete_webhook(webhook_id: int, caller: CallerDep, services: ServicesDep) ->
     description="Its latest deliveries, newest first, each with every attempt at it.",
 )
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: RowId,
     caller: CallerDep,
     services: ServicesDep,
     limit: Annotated[int, Query(description="How many deliveries, 1 to 500.")] = 50,

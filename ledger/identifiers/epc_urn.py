@@ -22,7 +22,7 @@ from urllib.parse import quote
 from biip import ParseError
 from biip.gs1_prefixes import GS1CompanyPrefix
 
-from ledger.errors import InvalidDigitalLink, InvalidEpcUrn
+from ledger.errors import InvalidDigitalLink, InvalidEpcUrn, InvalidSerial
 from ledger.identifiers.digital_link import parse_digital_link
 from ledger.identifiers.keys import _CSET_82, check_digit, validate_serial
 
@@ -160,6 +160,13 @@ class _Components:
             raise self.fail(f"the {what} {raw!r} holds {bad!r}, which it may not")
         return value
 
+    def serial(self, index: int) -> str:
+        """Component ``index`` as a serial (GS1 AI 21): at most 20 characters of set 82."""
+        try:
+            return validate_serial(self.text(index, "serial"))
+        except InvalidSerial as error:
+            raise self.fail(f"the serial {error.reason}") from None
+
     def number(self, index: int, what: str, maximum_length: int) -> str:
         value = self.parts[index]
         if not (value.isdigit() and value.isascii() and len(value) <= maximum_length):
@@ -189,7 +196,7 @@ def _gtin(c: _Components) -> str:
 def _sgtin(c: _Components) -> _Elements:
     c.expect(3)
     gtin = _gtin(c)
-    return [("01", gtin), ("21", validate_serial(c.text(2, "serial")))]
+    return [("01", gtin), ("21", c.serial(2))]
 
 
 def _sscc(c: _Components) -> _Elements:
@@ -277,7 +284,7 @@ def _itip_key(c: _Components) -> str:
 
 def _itip(c: _Components) -> _Elements:
     c.expect(5)
-    return [("8006", _itip_key(c)), ("21", validate_serial(c.text(4, "serial")))]
+    return [("8006", _itip_key(c)), ("21", c.serial(4))]
 
 
 def _upui(c: _Components) -> _Elements:

@@ -121,6 +121,7 @@ def serve_command(
                 services,
                 rate_limits=rate_limits(settings),
                 ready_max_lag=settings.ready_max_lag,
+                max_request_bytes=settings.max_request_bytes,
             )
             gc.collect()
             gc.freeze()  # what startup built lives as long as the server: out of every GC pass
@@ -153,7 +154,10 @@ def worker_app() -> FastAPI:
         initial_sync=False,
     )
     app = create_app(
-        services, rate_limits=rate_limits(settings), ready_max_lag=settings.ready_max_lag
+        services,
+        rate_limits=rate_limits(settings),
+        ready_max_lag=settings.ready_max_lag,
+        max_request_bytes=settings.max_request_bytes,
     )
     gc.collect()
     gc.freeze()
