@@ -10,11 +10,12 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft7Validator
+from typing import TYPE_CHECKING, Any
 
 from ledger.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
 
 __all__ = ["schema_problems"]
 
@@ -36,6 +37,10 @@ def schema_problems(document: Mapping[str, Any], schema: Path) -> list[str]:
 
 @functools.cache
 def _validator(schema: Path) -> Draft7Validator:
+    # Imported here: its URI-format checker compiles a grammar on import (about 3 s), which
+    # every CLI command and server start would otherwise pay.
+    from jsonschema import Draft7Validator  # noqa: PLC0415
+
     try:
         loaded = json.loads(schema.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
