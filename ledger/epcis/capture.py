@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
-from ledger.epcis.event_hash import EPCIS_CONTEXT, event_hash_id
+from ledger.epcis.event_hash import EPCIS_CONTEXT, event_hash_id, hash_id_digest
 from ledger.epcis.identifiers import canonical_digital_link, epc_item
 from ledger.errors import EventHashError, IdentifierError
 from ledger.identifiers import ItemId, item_id
@@ -77,7 +77,6 @@ _BIZ_STEP_PREFIXES = (
     "gs1:BizStep-",
 )
 _PARTY_TYPES = ("possessing_party", "owning_party", "location")
-_HASH_ID = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
 _DID_PKH = re.compile(r"did:pkh:eip155:(\d+):(0x[0-9a-fA-F]{40})")
 _RETIRED = (Status.DECOMMISSIONED, Status.DESTROYED)
 
@@ -309,9 +308,7 @@ class _Planner:
         claimed = event.get("eventID")
         if isinstance(claimed, str) and claimed.startswith("ni:///") and claimed != hash_id:
             raise _Refused(f"its eventID is {claimed}, but the event's hash ID is {hash_id}")
-        match = _HASH_ID.fullmatch(hash_id)
-        assert match is not None  # event_hash_id always answers in this form
-        return hash_id, "0x" + match.group(1)
+        return hash_id, hash_id_digest(hash_id)
 
     def _parties(self, event: Mapping[str, Any], step: EpcisStep) -> ChecksumAddress | None:
         sources = self._party_list(event, "sourceList", "source")

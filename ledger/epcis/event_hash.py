@@ -13,6 +13,7 @@ import copy
 import hashlib
 import importlib.resources
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 """The EPCIS 2.0 JSON-LD context an event is read against when no other is given."""
 
 HASH_VERSION = "CBV2.0"
+_HASH_ID = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
 
 JsonObject = Mapping[str, Any]
 JsonLdContext = str | JsonObject | Sequence[str | JsonObject]
@@ -56,6 +58,15 @@ def event_hash_id(event: JsonObject, context: JsonLdContext = EPCIS_CONTEXT) -> 
 def event_pre_hash(event: JsonObject, context: JsonLdContext = EPCIS_CONTEXT) -> str:
     """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event."""
     return _pre_hashes([event], context)[0]
+
+
+def hash_id_digest(hash_id: str) -> str:
+    """The SHA-256 digest inside a CBV 2.0 hash ID this module made, as ``0x`` hex: what
+    the chain records. ValueError for anything else."""
+    match = _HASH_ID.fullmatch(hash_id)
+    if match is None:
+        raise ValueError(f"{hash_id!r} is not a CBV 2.0 event hash ID")
+    return "0x" + match.group(1)
 
 
 def hash_id_of_pre_hash(pre_hash: str) -> str:

@@ -61,6 +61,7 @@ from ledger.store.signals import SignalStore
 __all__ = [
     "EPCIS_CONTEXT",
     "VERITAG_NAMESPACE",
+    "epcis_time",
     "export_item",
     "party_uri",
 ]
@@ -129,7 +130,7 @@ def export_item(
         "@context": context,
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
-        "creationDate": _timestamp(created_at or datetime.now(UTC)),
+        "creationDate": epcis_time(created_at or datetime.now(UTC)),
         "veritag:chainId": registry.chain_id,
         "veritag:registry": registry.address,
         IGNORE_FIELDS: list(CHAIN_FIELDS),
@@ -151,7 +152,7 @@ def _captured(
     """The captured event as it was sent, annotated with its chain event."""
     renamed = _merge_prefixes(prefixes, body.context)
     event = _renamed_keys(body.event, renamed) if renamed else dict(body.event)
-    event["recordTime"] = _timestamp(body.captured_at)
+    event["recordTime"] = epcis_time(body.captured_at)
     event.update({key: native[key] for key in CHAIN_FIELDS})
     return event
 
@@ -302,7 +303,7 @@ class _EventWriter:
     ) -> dict[str, Any]:
         epcis: dict[str, Any] = {
             "type": "ObjectEvent",
-            "eventTime": _timestamp(self._block_time(event.block_number)),
+            "eventTime": epcis_time(self._block_time(event.block_number)),
             "eventTimeZoneOffset": "+00:00",
             "epcList": [self.epc],
             "action": action,
@@ -374,5 +375,6 @@ class _OnChainDocument:
     doc_hash: str | None
 
 
-def _timestamp(moment: datetime) -> str:
+def epcis_time(moment: datetime) -> str:
+    """``moment`` as EPCIS writes times: UTC, milliseconds, ``Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -26,7 +26,13 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from ledger.epcis.capture import cbv_term
-from ledger.epcis.export import CHAIN_FIELDS, EPCIS_CONTEXT, IGNORE_FIELDS, export_item
+from ledger.epcis.export import (
+    CHAIN_FIELDS,
+    EPCIS_CONTEXT,
+    IGNORE_FIELDS,
+    epcis_time,
+    export_item,
+)
 from ledger.epcis.identifiers import epc_item
 from ledger.errors import IdentifierError, InvalidRecord, NotFound
 from ledger.registry import Registry
@@ -107,7 +113,7 @@ def query_events(
         "@context": [EPCIS_CONTEXT, prefixes] if prefixes else [EPCIS_CONTEXT],
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
-        "creationDate": _timestamp(created_at or datetime.now(UTC)),
+        "creationDate": epcis_time(created_at or datetime.now(UTC)),
         "veritag:chainId": registry.chain_id,
         "veritag:registry": registry.address,
         "epcisBody": {
@@ -189,7 +195,3 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -15,13 +15,17 @@ For each event of the document (its ``ignoreFields`` left out, as the hash algor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from ledger.epcis.event_hash import EPCIS_CONTEXT, document_events, event_hash_id
+from ledger.epcis.event_hash import (
+    EPCIS_CONTEXT,
+    document_events,
+    event_hash_id,
+    hash_id_digest,
+)
 from ledger.epcis.export import CHAIN_FIELDS, export_item
 from ledger.epcis.identifiers import epc_item
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
@@ -33,7 +37,6 @@ from ledger.store.documents import document_hash
 __all__ = ["EventCheck", "verify_document"]
 
 _OFF_CHAIN = ("readPoint", "bizLocation")
-_HASH_ID = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class _Checker:
         history = self.registry.history(item_id(gtin, serial))
         if not history:
             return False, f"{epc}: not registered on chain {self.registry.chain_id}"
-        digest = "0x" + _digest(hash_id)
+        digest = hash_id_digest(hash_id)
         for chain_event in history:
             if chain_event.event_hash == digest:
                 return True, (
@@ -181,9 +184,3 @@ def _code(exported: Mapping[str, Any]) -> tuple[str, str]:
 def _comparable(event: Mapping[str, Any]) -> dict[str, Any]:
     skipped = {"eventID", "recordTime", *CHAIN_FIELDS, *_OFF_CHAIN}
     return {key: value for key, value in event.items() if key not in skipped}
-
-
-def _digest(hash_id: str) -> str:
-    match = _HASH_ID.fullmatch(hash_id)
-    assert match is not None  # event_hash_id always answers in this form
-    return match.group(1)

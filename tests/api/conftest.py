@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ from api.app import create_app
 from api.services import Services
 from ledger.chain import Chain, connect_memory
 from ledger.identifiers import check_digit
+from ledger.indexer import Indexer
+from ledger.outbox import OperationRead, Senders, Signer, Submitter, signers_from_accounts
 from ledger.registry import Registry
 from ledger.store.database import make_engine, migrate
 from ledger.store.orgs import Organisations, Role
@@ -100,3 +102,49 @@ def custodian_key(organisations: Organisations) -> str:
 def auth(key: str) -> dict[str, str]:
     """Request headers that authenticate with ``key``."""
     return {"Authorization": f"Bearer {key}"}
+
+
+# ───────────── writes through the outbox ─────────────
+
+
+@pytest.fixture(scope="module")
+def demo_roles(api_chain: Chain) -> DemoRoles:
+    return DemoRoles.from_dev_accounts(api_chain.dev_accounts)
+
+
+@pytest.fixture(scope="module")
+def senders(
+    store: Store,
+    api_registry: Registry,
+    organisations: Organisations,
+    demo_roles: DemoRoles,
+    brand_key: str,
+    custodian_key: str,
+) -> dict[str, int]:
+    """The brand sends from the demo factory (its operator), the retailer from the shop."""
+    orgs = {
+        "brand": organisations.authenticate(brand_key).org_id,
+        "retailer": organisations.authenticate(custodian_key).org_id,
+    }
+    chain_id = api_registry.chain_id
+    Senders(store.engine).assign(orgs["brand"], demo_roles.factory.address, chain_id)
+    Senders(store.engine).assign(orgs["retailer"], demo_roles.retailer.address, chain_id)
+    return orgs
+
+
+@pytest.fixture(scope="module")
+def run_submitter(
+    store: Store, api_registry: Registry, api_chain: Chain, senders: dict[str, int]
+) -> Callable[[], None]:
+    """Send every queued operation until none is open, then index what was mined."""
+    signer_for: Callable[[OperationRead], Signer] = signers_from_accounts(
+        store.engine, api_chain.dev_accounts
+    )
+    submitter = Submitter(store.engine, api_registry, signer_for)
+    indexer = Indexer(api_registry, store.engine)
+
+    def run() -> None:
+        submitter.run_until_idle()
+        indexer.sync()
+
+    return run

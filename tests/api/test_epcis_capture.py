@@ -19,18 +19,14 @@ from sqlmodel import func, select
 
 from api.app import create_app
 from api.services import Services
-from ledger.chain import Chain
 from ledger.epcis.event_hash import document_hash_ids, event_hash_id
 from ledger.epcis.export import party_uri
 from ledger.identifiers import item_id
 from ledger.identifiers.epc_urn import epc_urn_to_digital_link
 from ledger.identifiers.item_link import gtin_and_serial
-from ledger.indexer import Indexer
-from ledger.outbox import OperationRead, Senders, Signer, Submitter, signers_from_accounts
 from ledger.registry import Registry, Status
 from ledger.store.database import session
 from ledger.store.operation_models import CapturedEvent, Operation
-from ledger.store.orgs import Organisations
 from ledger.store.repository import Store
 from ledger.store.signals import SignalStore
 from tests.api.conftest import auth
@@ -44,31 +40,6 @@ CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 
 @pytest.fixture(scope="module")
-def roles(api_chain: Chain) -> DemoRoles:
-    return DemoRoles.from_dev_accounts(api_chain.dev_accounts)
-
-
-@pytest.fixture(scope="module")
-def orgs(
-    store: Store,
-    api_registry: Registry,
-    organisations: Organisations,
-    roles: DemoRoles,
-    brand_key: str,
-    custodian_key: str,
-) -> dict[str, int]:
-    """The brand sends from the demo factory (its operator), the custodian from the shop."""
-    found = {
-        "brand": organisations.authenticate(brand_key).org_id,
-        "custodian": organisations.authenticate(custodian_key).org_id,
-    }
-    senders = Senders(store.engine)
-    senders.assign(found["brand"], roles.factory.address, api_registry.chain_id)
-    senders.assign(found["custodian"], roles.retailer.address, api_registry.chain_id)
-    return found
-
-
-@pytest.fixture(scope="module")
 def schema_services(services: Services) -> Services:
     if not SCHEMA.exists():
         pytest.skip(f"GS1 EPCIS schema absent: {SCHEMA} (see the conformance README)")
@@ -77,26 +48,9 @@ def schema_services(services: Services) -> Services:
 
 
 @pytest.fixture(scope="module")
-def capture_client(schema_services: Services, orgs: dict[str, int]) -> Iterator[TestClient]:
+def capture_client(schema_services: Services, senders: dict[str, int]) -> Iterator[TestClient]:
     with TestClient(create_app(schema_services), raise_server_exceptions=False) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def run_submitter(
-    store: Store, api_registry: Registry, api_chain: Chain, orgs: dict[str, int]
-) -> Callable[[], None]:
-    signer_for: Callable[[OperationRead], Signer] = signers_from_accounts(
-        store.engine, api_chain.dev_accounts
-    )
-    submitter = Submitter(store.engine, api_registry, signer_for)
-    indexer = Indexer(api_registry, store.engine)
-
-    def run() -> None:
-        submitter.run_until_idle()
-        indexer.sync()
-
-    return run
 
 
 def _link(serial: str) -> str:
@@ -149,11 +103,11 @@ def test_commissioning_shipping_and_receiving_are_applied_and_exported_as_captur
     capture_client: TestClient,
     brand_key: str,
     custodian_key: str,
-    roles: DemoRoles,
+    demo_roles: DemoRoles,
     api_registry: Registry,
     run_submitter: Callable[[], None],
 ) -> None:
-    shop = party_uri(api_registry.chain_id, roles.retailer.address)
+    shop = party_uri(api_registry.chain_id, demo_roles.retailer.address)
     sent = _document(
         _event(
             "commissioning", "EPCIS-1", "2026-11-28T09:00:00.000+01:00",
@@ -192,7 +146,7 @@ def test_commissioning_shipping_and_receiving_are_applied_and_exported_as_captur
     assert (followed["running"], followed["success"]) == (False, True)
     state = api_registry.item(item_id(DEMO_GTIN, "EPCIS-1"))
     assert state is not None
-    assert (state.status, state.custodian) == (Status.ACTIVE, roles.retailer.address)
+    assert (state.status, state.custodian) == (Status.ACTIVE, demo_roles.retailer.address)
 
     history = api_registry.history(item_id(DEMO_GTIN, "EPCIS-1"))
     recorded = [e.event_hash for e in history]
@@ -267,7 +221,7 @@ def test_proceed_applies_what_it_can_and_lists_the_refused_events(
 
 
 def test_events_are_checked_in_event_time_order_against_the_chain_rules(
-    capture_client: TestClient, brand_key: str, roles: DemoRoles, store: Store
+    capture_client: TestClient, brand_key: str, demo_roles: DemoRoles, store: Store
 ) -> None:
     before = _counts(store)
     document = _document(
@@ -281,8 +235,8 @@ def test_events_are_checked_in_event_time_order_against_the_chain_rules(
 
     # The receipt at index 1 is judged after the commissioning at index 2, an hour earlier.
     assert [(e["index"], e["reason"]) for e in errors] == [
-        (0, f"{_link('DEMO-SHOP')} is held by {roles.retailer.address}, not by the capturing "
-            f"organisation's account {roles.factory.address}"),
+        (0, f"{_link('DEMO-SHOP')} is held by {demo_roles.retailer.address}, not by the capturing "
+            f"organisation's account {demo_roles.factory.address}"),
         (1, f"{_link('EPCIS-5')} is active, not in transit"),
         (3, f"{_link('DEMO-FAKE')} is not registered on the ledger"),
     ]  # fmt: skip
@@ -290,14 +244,14 @@ def test_events_are_checked_in_event_time_order_against_the_chain_rules(
 
 
 def test_only_operators_of_the_gtins_brand_commission(
-    capture_client: TestClient, custodian_key: str, roles: DemoRoles
+    capture_client: TestClient, custodian_key: str, demo_roles: DemoRoles
 ) -> None:
     document = _document(_event("commissioning", "EPCIS-12", "2026-11-28T08:00:00Z"))
 
     errors = _capture(capture_client, custodian_key, document).json()["data"]["errors"]
 
     assert errors[0]["reason"] == (
-        f"the capturing organisation's account {roles.retailer.address} is not an active "
+        f"the capturing organisation's account {demo_roles.retailer.address} is not an active "
         "operator of an unsuspended brand, so it cannot register items"
     )
 
@@ -376,13 +330,13 @@ def test_parties_named_by_gln_are_the_sites_recorded_with_it(
     capture_client: TestClient,
     brand_key: str,
     store: Store,
-    roles: DemoRoles,
+    demo_roles: DemoRoles,
     run_submitter: Callable[[], None],
     api_registry: Registry,
 ) -> None:
     DEPOT, STRANGER = "urn:epc:id:sgln:0614141.00001.0", "urn:epc:id:pgln:0614141.00002"  # noqa: N806
     SignalStore(store.engine).set_site(
-        roles.distributor.address, "Depot", 47.0, 8.0, "CH", gln="0614141000012"
+        demo_roles.distributor.address, "Depot", 47.0, 8.0, "CH", gln="0614141000012"
     )
     document = _document(
         _event("commissioning", "EPCIS-11", "2026-11-28T09:00:00Z"),
@@ -397,7 +351,7 @@ def test_parties_named_by_gln_are_the_sites_recorded_with_it(
 
     state = api_registry.item(item_id(DEMO_GTIN, "EPCIS-11"))
     assert state is not None
-    assert (state.status, state.consignee) == (Status.IN_TRANSIT, roles.distributor.address)
+    assert (state.status, state.consignee) == (Status.IN_TRANSIT, demo_roles.distributor.address)
     unknown = _document(
         _event(
             "shipping", "EPCIS-11", "2026-11-28T11:00:00Z",
@@ -436,7 +390,7 @@ def test_the_official_shipping_and_receiving_example_applies_the_receipt_it_can(
     capture_client: TestClient,
     custodian_key: str,
     api_registry: Registry,
-    roles: DemoRoles,
+    demo_roles: DemoRoles,
     run_submitter: Callable[[], None],
 ) -> None:
     path = EXAMPLES / "Example_9.6.1-ObjectEvent.jsonld"
@@ -447,8 +401,8 @@ def test_the_official_shipping_and_receiving_example_applies_the_receipt_it_can(
     urn = "urn:epc:id:sgtin:0614141.107346.2018"
     gtin, serial = gtin_and_serial(epc_urn_to_digital_link(urn))
     item = item_id(gtin, serial)
-    api_registry.register(roles.factory, item)  # the examples' prefix is the demo brand's
-    api_registry.ship(roles.factory, item, roles.retailer.address)
+    api_registry.register(demo_roles.factory, item)  # the examples' prefix is the demo brand's
+    api_registry.ship(demo_roles.factory, item, demo_roles.retailer.address)
 
     as_published = _capture(capture_client, custodian_key, copy.deepcopy(document), "proceed")
     # The example's eventIDs are illustrative, not the events' CBV 2.0 hash IDs.
@@ -478,7 +432,7 @@ def test_the_official_shipping_and_receiving_example_applies_the_receipt_it_can(
     run_submitter()
     state = api_registry.item(item)
     assert state is not None
-    assert (state.status, state.custodian) == (Status.ACTIVE, roles.retailer.address)
+    assert (state.status, state.custodian) == (Status.ACTIVE, demo_roles.retailer.address)
     exported = capture_client.get(f"/v1/epcis/items/{gtin}/{serial}").json()
     received = exported["epcisBody"]["eventList"][-1]
     assert received["eventID"] == actual[1]

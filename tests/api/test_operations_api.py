@@ -4,63 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from ledger.chain import Chain
 from ledger.identifiers import item_id
-from ledger.indexer import Indexer
-from ledger.outbox import OperationRead, Senders, Signer, Submitter, signers_from_accounts
 from ledger.registry import Registry
-from ledger.store.orgs import Organisations
-from ledger.store.repository import Store
 from tests.api.conftest import auth
 from veritag.demo_seed import DEMO_GTIN, DemoRoles
 
 BRAND_HOLDS = "API-1"
-
-
-@pytest.fixture(scope="module")
-def demo_roles(api_chain: Chain) -> DemoRoles:
-    return DemoRoles.from_dev_accounts(api_chain.dev_accounts)
-
-
-@pytest.fixture(scope="module")
-def senders(
-    store: Store,
-    api_registry: Registry,
-    organisations: Organisations,
-    demo_roles: DemoRoles,
-    brand_key: str,
-    custodian_key: str,
-) -> dict[str, int]:
-    """The brand sends from the demo factory (its operator), the retailer from the shop."""
-    orgs = {
-        "brand": organisations.authenticate(brand_key).org_id,
-        "retailer": organisations.authenticate(custodian_key).org_id,
-    }
-    chain_id = api_registry.chain_id
-    Senders(store.engine).assign(orgs["brand"], demo_roles.factory.address, chain_id)
-    Senders(store.engine).assign(orgs["retailer"], demo_roles.retailer.address, chain_id)
-    return orgs
-
-
-@pytest.fixture(scope="module")
-def run_submitter(
-    store: Store, api_registry: Registry, api_chain: Chain, senders: dict[str, int]
-) -> Callable[[], None]:
-    signer_for: Callable[[OperationRead], Signer] = signers_from_accounts(
-        store.engine, api_chain.dev_accounts
-    )
-    submitter = Submitter(store.engine, api_registry, signer_for)
-    indexer = Indexer(api_registry, store.engine)
-
-    def run() -> None:
-        submitter.run_until_idle()
-        indexer.sync()
-
-    return run
 
 
 def code(serial: str) -> dict[str, str]:
