@@ -38,9 +38,9 @@ from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.verify import verify_item
 from veritag.cli import main
-from veritag.commands.serve import build_services
 from veritag.commands.verify import VerificationMismatch, chain_summary, compare, verify_command
 from veritag.demo_seed import DEMO_GTIN, DemoRoles, seed_demo
+from veritag.serving import build_services
 from veritag.session import Session
 
 VERDICTS = {

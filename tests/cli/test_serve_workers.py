@@ -34,8 +34,8 @@ from ledger.store.repository import Store
 from tests.cli.test_serve_and_verify import ServeProcess, clean_env, free_port, http, scan
 from tests.cli.test_serve_production import anvil_node, dead
 from tests.ledger.test_store import postgres_schema
-from veritag.commands.serve import LEADER_LOCK
 from veritag.demo_seed import DEMO_GTIN
+from veritag.serving import LEADER_LOCK
 
 pytestmark = [
     pytest.mark.slow,
