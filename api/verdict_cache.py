@@ -32,6 +32,7 @@ from ledger.errors import ChainError
 from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
 from ledger.registry import Flag, ItemState, Registry
 from ledger.store.derive import REGISTRATION_EVENTS
+from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.repository import Store
 from ledger.store.schemas import CustodyEventRead, ItemRead
 from ledger.verify import CustodyStep, Proof, Verdict, judge, verify_item
@@ -97,6 +98,8 @@ class VerdictCache:
         self._chain_id = registry.chain_id
         self._contract = registry.address
         self._store = store
+        self._batch_proofs = None if store is None else MerkleBatches(store.engine).proof
+        """Proofs of items prepared in Merkle batches: asked only for items not on chain."""
         self._head_ttl = head_ttl
         self._max_entries = max_entries
         self._retry_after = retry_after
@@ -131,7 +134,11 @@ class VerdictCache:
             if cached is not None:
                 self._entries.move_to_end(key)
                 return cached
-        verdict = self._read(lambda: verify_item(self.registry, gtin, serial, block=block))
+        verdict = self._read(
+            lambda: verify_item(
+                self.registry, gtin, serial, block=block, batch_proofs=self._batch_proofs
+            )
+        )
         with self._lock:
             self._entries[key] = verdict
             while len(self._entries) > self._max_entries:

@@ -387,10 +387,10 @@ class Registry:
     ) -> ContractFunction:
         """The ``applyEpcisEvent`` call, for senders that sign elsewhere (the outbox)."""
         to = ZERO_ADDRESS if party is None else party
-        return cast(
-            ContractFunction,
-            self._fn.applyEpcisEvent(item.value, int(step), _checksum(to), event_hash),
-        )
+        call = self._fn.applyEpcisEvent(item.value, int(step), _checksum(to), event_hash)
+        if step in (EpcisStep.COMMISSIONING, EpcisStep.RECEIVING):
+            return cast(ContractFunction, call)
+        return self.first_action(item, call)
 
     def claim(
         self, sender: LocalAccount, item: ItemId, new_owner: str, signature: bytes
