@@ -44,6 +44,7 @@ __all__ = [
     "Verdict",
     "VerdictKind",
     "batch_evidence",
+    "batch_registered_reason",
     "judge",
     "verify_item",
 ]
@@ -163,14 +164,7 @@ def verify_item(
     )
     kind, reasons = judge(state, prefix_owner, gtin, len(events))
     if evidence is not None and kind is VerdictKind.AUTHENTIC:
-        root = "0x" + evidence.proof.root.hex()
-        reasons = [
-            Reason(
-                "registered",
-                f"registered by brand {evidence.batch.brand_id} in Merkle batch {root} "
-                f"(leaf {evidence.proof.index}); not yet moved on chain",
-            )
-        ]
+        reasons = [batch_registered_reason(evidence)]
     brand_id = state.brand_id if state else prefix_owner
     return Verdict(
         kind,
@@ -184,6 +178,15 @@ def verify_item(
         proof,
         doc_hash=evidence.doc_hash if evidence else registry.doc_hash(events),
         batch=evidence,
+    )
+
+
+def batch_registered_reason(evidence: BatchEvidence) -> Reason:
+    """The ``registered`` reason of an item registered only as a leaf of a Merkle batch."""
+    return Reason(
+        "registered",
+        f"registered by brand {evidence.batch.brand_id} in Merkle batch "
+        f"0x{evidence.proof.root.hex()} (leaf {evidence.proof.index}); not yet moved on chain",
     )
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.verdict_cache import indexed_verdict
 from ledger.batches import item_ids_for, prepare, save_and_anchor
 from ledger.chain import Chain
 from ledger.identifiers import item_id
+from ledger.indexer import Indexer
 from ledger.merkle import leaf_hash
 from ledger.registry import Registry
 from ledger.store.merkle_batches import MerkleBatches
@@ -84,3 +86,30 @@ def test_a_forged_batch_proof_in_an_answer_is_caught_by_verify(
     assert chain_verdict.verdict.value == "counterfeit"
     differences = compare(chain_summary(chain_verdict), forged)
     assert [d.partition(":")[0] for d in differences][:2] == ["verdict", "reasons"]
+
+
+def test_with_the_node_down_the_index_answers_a_batch_leaf_authentic_and_stale(
+    api_registry: Registry, store: Store, batch_root: bytes
+) -> None:
+    Indexer(api_registry, store.engine).sync()
+
+    verdict = indexed_verdict(
+        store,
+        DEMO_GTIN,
+        "MB9",
+        chain_id=api_registry.chain_id,
+        contract=api_registry.address,
+    )
+
+    assert verdict.verdict.value == "authentic"
+    assert verdict.batch is not None
+    assert verdict.batch.proof.root == batch_root
+    assert verdict.batch.proof.index == 9
+    unknown = indexed_verdict(
+        store,
+        DEMO_GTIN,
+        "NOT-IN-BATCH",
+        chain_id=api_registry.chain_id,
+        contract=api_registry.address,
+    )
+    assert unknown.verdict.value == "counterfeit"
