@@ -28,6 +28,7 @@ from ledger.contract_errors import (
 )
 from ledger.identifiers import ItemId, item_id
 from ledger.merkle import BatchProof, MerkleTree
+from ledger.outbox.operations import contract_call
 from ledger.registry import Flag, Registry
 from tests.helpers import reverts
 from tests.ledger.test_registry_items import emitted, history, state
@@ -353,3 +354,28 @@ def test_every_leaf_proof_activates_and_a_wrong_one_is_refused(
         assert state(registry, ids[index]).seq == 1
     finally:
         chain.revert(snapshot)
+
+
+def test_outbox_calls_on_a_batch_item_carry_its_activation_except_receipt(
+    registry: Registry, roles: Roles
+) -> None:
+    ids = items(2, prefix="OB")
+    tree = anchored(registry, roles, ids)
+    registry.batch_proofs = lambda item: proof(tree, ids.index(item)) if item in ids else None
+    request = {"gtin": GTIN, "serial": "OB0", "item_id": ids[0].hex()}
+    try:
+        ship = contract_call(registry, "ship", {**request, "to": roles.distributor.address})
+        stolen = contract_call(registry, "report_stolen", request)
+        receive = contract_call(registry, "receive", request)
+        elsewhere = contract_call(
+            registry,
+            "ship",
+            {**request, "item_id": item_id(GTIN, "X").hex(), "to": roles.distributor.address},
+        )
+    finally:
+        registry.batch_proofs = None
+
+    assert (ship.fn_name, stolen.fn_name) == ("multicall", "multicall")
+    assert (receive.fn_name, elsewhere.fn_name) == ("acceptDelivery", "ship")
+    registry._send(roles.operator, ship)
+    assert state(registry, ids[0]).status is Status.IN_TRANSIT
