@@ -8,15 +8,18 @@ Reuses the workflow module's CLI runner (one anvil, one data directory per modul
 from __future__ import annotations
 
 import csv
+import json
 import re
 import stat
 
 import pytest
 
 from ledger.identifiers import item_id
+from ledger.store.database import make_engine
+from ledger.store.merkle_batches import MerkleBatches
 from tests.cli.test_cli_workflow import ACCOUNTS, GTIN, PREFIX, Cli, cli  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 
 def test_a_batch_is_anchored_and_its_item_activated_by_its_first_ship(cli: Cli) -> None:  # noqa: F811
@@ -57,3 +60,31 @@ def test_a_batch_is_anchored_and_its_item_activated_by_its_first_ship(cli: Cli) 
     assert shown["seq"] == 2
     assert [e["event"] for e in shown["history"]] == ["BatchItemActivated", "ItemShipped"]
     assert shown["history"][0]["tx"] == shown["history"][1]["tx"]  # one transaction
+
+    # ── an item that has not moved: genuine only with its proof, checked on chain ──
+    deployment = json.loads((cli.data_dir / "deployments.json").read_text())["31337"]
+    engine = make_engine(f"sqlite:///{cli.data_dir / 'veritag.sqlite'}")
+    proof = MerkleBatches(engine).proof(item_id(GTIN, "M8"))
+    engine.dispose()
+    assert proof is not None
+    proof_file = cli.cwd / "proof.json"
+    proof_file.write_text(
+        json.dumps(
+            {
+                "root": "0x" + proof.root.hex(),
+                "index": proof.index,
+                "claim_key": proof.claim_key,
+                "siblings": ["0x" + s.hex() for s in proof.siblings],
+            }
+        )
+    )
+    link = f"https://veritag.example/01/{GTIN}/21/M8"
+    chain_only = ["--rpc-url", f"http://127.0.0.1:{cli.env['VERITAG_ANVIL_PORT']}"]
+    chain_only += ["--contract", deployment["address"], "--json"]
+    with_proof, without = cli.all(
+        ["verify", link, "--batch-proof", str(proof_file), *chain_only],
+        ["verify", link, *chain_only],
+    )
+    assert with_proof.json()["verdict"] == "authentic"
+    assert with_proof.json()["batch_root"] == "0x" + proof.root.hex()
+    assert without.json()["verdict"] == "counterfeit"
