@@ -13,6 +13,8 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.batches import item_ids_for, prepare
+from ledger.errors import InvalidSerial
 from ledger.identifiers import item_id
 from ledger.merkle import MerkleTree, leaf_hash, leaf_hashes, verify_proof
 
@@ -85,3 +87,18 @@ def test_a_tampered_sibling_breaks_the_proof(size: int, data: st.DataObject) -> 
     proof[position] = bytes(b ^ 1 for b in proof[position])
 
     assert not tree.verify(leaves[index], proof)
+
+
+def test_bulk_item_ids_are_the_canonical_item_ids() -> None:
+    serials = ["A1", "B/2", "Z9"]
+
+    assert item_ids_for("0614141123452", serials) == [
+        item_id("00614141123452", s).value for s in serials
+    ]
+
+
+def test_bulk_item_ids_check_every_serial_and_a_batch_refuses_a_repeated_item() -> None:
+    with pytest.raises(InvalidSerial):
+        item_ids_for("00614141123452", ["ok", "not ok"])
+    with pytest.raises(ValueError, match="appears twice"):
+        prepare([b"\x01" * 32, b"\x02" * 32, b"\x01" * 32])
