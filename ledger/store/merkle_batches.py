@@ -21,7 +21,13 @@ from sqlmodel import col, select
 from ledger.errors import Conflict
 from ledger.identifiers import ItemId
 from ledger.merkle import HASH_BYTES, BatchProof, MerkleTree
-from ledger.store.batch_models import BatchAnchor, MerkleBatch, MerkleLeaf, MerkleLevel
+from ledger.store.batch_models import (
+    LEVEL_CHUNK_NODES,
+    BatchAnchor,
+    MerkleBatch,
+    MerkleLeaf,
+    MerkleLevel,
+)
 from ledger.store.database import session
 
 __all__ = ["MerkleBatches", "PreparedBatch"]
@@ -34,16 +40,17 @@ _SIBLINGS = text(
     """
     SELECT level,
            substr(nodes,
-                  CAST((((:i >> level) + 1 - 2 * ((:i >> level) & 1)) * 32 + 1) AS INTEGER),
+                  CAST(((((:i >> level) + 1 - 2 * ((:i >> level) & 1))) % :n) * 32 + 1
+                       AS INTEGER),
                   32) AS sibling
     FROM merkle_level
-    WHERE batch_id = :b
+    WHERE batch_id = :b AND chunk = ((:i >> level) + 1 - 2 * ((:i >> level) & 1)) / :n
     ORDER BY level
     """
 )
-"""Every level's sibling of leaf ``:i``: node ``(i >> level) xor 1``, written with ``&`` and
-arithmetic because SQLite has no XOR. Past a level's end (an odd node carried up) the slice
-is empty and the level gives no sibling."""
+"""Every level's sibling of leaf ``:i``: node ``(i >> level) xor 1`` (written with ``&`` and
+arithmetic: SQLite has no XOR), in chunk ``sibling / :n`` of its level. Past a level's end
+(an odd node carried up) there is no such chunk, or the slice is empty: no sibling."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,18 @@ class MerkleBatches:
             db.flush()
             assert batch.id is not None
             batch_id = batch.id
+            chunk_bytes = LEVEL_CHUNK_NODES * HASH_BYTES
             for level, nodes in enumerate(tree.levels[:-1]):
-                db.exec(
-                    insert(MerkleLevel),
-                    params=[{"batch_id": batch_id, "level": level, "nodes": nodes}],
-                )
+                chunks = [
+                    {
+                        "batch_id": batch_id,
+                        "level": level,
+                        "chunk": start // chunk_bytes,
+                        "nodes": nodes[start : start + chunk_bytes],
+                    }
+                    for start in range(0, len(nodes), chunk_bytes)
+                ]
+                db.exec(insert(MerkleLevel), params=chunks)
             _bulk_insert_leaves(db.connection(), batch_id, item_ids, claim_keys)
         return PreparedBatch(batch_id, tree.root, batch.operator, doc_hash, len(tree), depth, now)
 
@@ -126,7 +140,7 @@ class MerkleBatches:
             siblings = tuple(
                 bytes(sibling)
                 for _level, sibling in db.connection().execute(
-                    _SIBLINGS, {"i": leaf.leaf_index, "b": leaf.batch_id}
+                    _SIBLINGS, {"i": leaf.leaf_index, "b": leaf.batch_id, "n": LEVEL_CHUNK_NODES}
                 )
                 if sibling is not None and len(sibling) == HASH_BYTES
             )

@@ -18,7 +18,7 @@ from sqlmodel import select
 from ledger.errors import Conflict
 from ledger.identifiers import ItemId, item_id
 from ledger.merkle import MerkleTree
-from ledger.store.batch_models import BatchAnchor, MerkleLeaf, MerkleLevel
+from ledger.store.batch_models import LEVEL_CHUNK_NODES, BatchAnchor, MerkleLeaf, MerkleLevel
 from ledger.store.database import session
 from ledger.store.merkle_batches import MerkleBatches
 from tests.ledger.test_store import empty_tables
@@ -70,7 +70,7 @@ def test_every_stored_proof_is_the_tree_s_and_verifies(
         assert proof.verifies(item)
 
 
-def test_a_batch_is_kept_as_one_blob_per_level_and_one_row_per_leaf(engine: Engine) -> None:
+def test_a_small_batch_is_kept_as_one_blob_per_level_and_one_row_per_leaf(engine: Engine) -> None:
     batches = MerkleBatches(engine, clock=lambda: T0)
     tree = save(batches, ids(1000))
 
@@ -128,3 +128,20 @@ def test_the_proof_of_an_item_in_two_batches_comes_from_the_anchored_one(engine:
 
     assert proof is not None
     assert proof.root == first.root
+
+
+def test_a_level_longer_than_a_chunk_is_split_and_its_proofs_cross_the_boundary(
+    engine: Engine,
+) -> None:
+    batches = MerkleBatches(engine)
+    items = ids(LEVEL_CHUNK_NODES + 905, prefix="C")
+    tree = save(batches, items)
+
+    with session(engine) as db:
+        chunks = db.exec(select(MerkleLevel.level, MerkleLevel.chunk)).all()
+    assert sorted(chunks)[:3] == [(0, 0), (0, 1), (1, 0)]
+    for index in (0, LEVEL_CHUNK_NODES - 1, LEVEL_CHUNK_NODES, len(items) - 1):
+        proof = batches.proof(items[index])
+        assert proof is not None
+        assert list(proof.siblings) == tree.proof(index)
+        assert proof.verifies(items[index])
