@@ -57,6 +57,25 @@ class ProofEventPublic(BaseModel):
     transaction: str
 
 
+class BatchProofPublic(BaseModel):
+    """An item registered as a leaf of a Merkle batch, not yet moved on chain itself."""
+
+    root: str = Field(description="The batch's Merkle root, anchored on chain.")
+    index: int = Field(description="The item's leaf index in the batch.")
+    claim_key: str | None = Field(
+        description="The claim key address the leaf commits to (null: the zero address)."
+    )
+    leaf: str = Field(
+        description="keccak256(keccak256(abi.encode(itemId, claimKey))): recompute it."
+    )
+    siblings: list[str] = Field(description="Sibling hashes from the leaf up; pairs sorted.")
+    brand_id: int
+    operator: str
+    anchored_at: datetime
+    anchor_block: int | None
+    anchor_transaction: str | None
+
+
 class ProofPublic(BaseModel):
     chain_id: int
     contract: str
@@ -66,6 +85,11 @@ class ProofPublic(BaseModel):
     )
     seq: int = Field(description="The item's on-chain sequence number (events so far).")
     events: list[ProofEventPublic]
+    batch: BatchProofPublic | None = Field(
+        default=None,
+        description="For an item registered only as a leaf of an anchored Merkle batch: its "
+        "proof, checked against the root that getBatch(root) confirms on chain.",
+    )
     recheck: str = Field(description="A command that re-checks this answer on chain.")
 
 

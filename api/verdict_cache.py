@@ -30,11 +30,21 @@ from ledger.chain import with_timeout
 from ledger.contract_errors import Status
 from ledger.errors import ChainError
 from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
-from ledger.registry import Flag, ItemState, Registry
+from ledger.registry import BatchInfo, Flag, ItemState, Registry
 from ledger.store.derive import REGISTRATION_EVENTS
+from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.repository import Store
 from ledger.store.schemas import CustodyEventRead, ItemRead
-from ledger.verify import CustodyStep, Proof, Verdict, judge, verify_item
+from ledger.verify import (
+    BatchEvidence,
+    CustodyStep,
+    Proof,
+    Verdict,
+    VerdictKind,
+    batch_registered_reason,
+    judge,
+    verify_item,
+)
 
 __all__ = [
     "CHAIN_TIMEOUT",
@@ -97,6 +107,8 @@ class VerdictCache:
         self._chain_id = registry.chain_id
         self._contract = registry.address
         self._store = store
+        self._batch_proofs = None if store is None else MerkleBatches(store.engine).proof
+        """Proofs of items prepared in Merkle batches: asked only for items not on chain."""
         self._head_ttl = head_ttl
         self._max_entries = max_entries
         self._retry_after = retry_after
@@ -131,7 +143,11 @@ class VerdictCache:
             if cached is not None:
                 self._entries.move_to_end(key)
                 return cached
-        verdict = self._read(lambda: verify_item(self.registry, gtin, serial, block=block))
+        verdict = self._read(
+            lambda: verify_item(
+                self.registry, gtin, serial, block=block, batch_proofs=self._batch_proofs
+            )
+        )
         with self._lock:
             self._entries[key] = verdict
             while len(self._entries) > self._max_entries:
@@ -173,8 +189,15 @@ def indexed_verdict(
     row = store.item(ident)
     history = store.history(ident) if row is not None else []
     state = None if row is None else _state(ident, row)
+    evidence = None if row is not None else _indexed_batch_evidence(store, ident)
+    if evidence is not None:
+        brand = store.brand(evidence.batch.brand_id)
+        suspended_from = 0 if brand is None else brand.suspended_from
+        state = _leaf_state(ident, evidence, suspended_from)
     prefix_owner = store.brand_of_gtin(gtin)
     kind, reasons = judge(state, prefix_owner, gtin, len(history))
+    if evidence is not None and kind is VerdictKind.AUTHENTIC:
+        reasons = [batch_registered_reason(evidence)]
     return Verdict(
         kind,
         tuple(reasons),
@@ -191,7 +214,41 @@ def indexed_verdict(
             seq=0 if row is None else row.seq,
             events=tuple((e.seq, e.block_number, e.tx_hash) for e in history),
         ),
-        doc_hash=None if row is None else row.doc_hash,
+        doc_hash=evidence.doc_hash if evidence else (None if row is None else row.doc_hash),
+        batch=evidence,
+    )
+
+
+def _indexed_batch_evidence(store: Store, ident: ItemId) -> BatchEvidence | None:
+    """A stored proof of ``ident`` whose root the index saw anchored, as the index has it."""
+    batches = MerkleBatches(store.engine)
+    proof = batches.proof(ident)
+    if proof is None or not proof.verifies(ident):
+        return None
+    anchor = batches.anchor(proof.root)
+    if anchor is None:
+        return None
+    operator = to_checksum_address(anchor.operator)
+    info = BatchInfo(proof.root, anchor.brand_id, operator, anchor.anchored_at, anchor.count)
+    return BatchEvidence(proof, info, anchor.block_number, anchor.tx_hash, anchor.doc_hash)
+
+
+def _leaf_state(ident: ItemId, evidence: BatchEvidence, brand_suspended_from: int) -> ItemState:
+    """As ``ledger.verify`` has it, from the index: the brand's current suspension only."""
+    batch = evidence.batch
+    return ItemState(
+        item_id=ident,
+        custodian=batch.operator,
+        status=Status.ACTIVE,
+        flags=Flag(0),
+        seq=0,
+        registered_at=batch.anchored_at,
+        brand_id=batch.brand_id,
+        operator=batch.operator,
+        consignee=None,
+        claimable=False,
+        registered_while_suspended=bool(brand_suspended_from)
+        and batch.anchored_at >= brand_suspended_from,
     )
 
 

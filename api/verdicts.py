@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.schemas import (
+    BatchProofPublic,
     BrandPublic,
     CustodyStepPublic,
     ItemPublic,
@@ -21,7 +22,7 @@ from ledger.detect import CLONE_SIGNAL_CODES
 from ledger.registry import Flag
 from ledger.store.documents import document_hash
 from ledger.store.signals import StoredSignal, signal_reasons
-from ledger.verify import Verdict, VerdictKind
+from ledger.verify import BatchEvidence, Verdict, VerdictKind
 
 __all__ = ["public_verdict"]
 
@@ -91,6 +92,7 @@ def public_verdict(
                 ProofEventPublic(seq=seq, block=block, transaction=tx)
                 for seq, block, tx in verdict.proof.events
             ],
+            batch=None if verdict.batch is None else _batch(verdict, verdict.batch),
             recheck=(
                 f"veritag verify {link} --rpc-url <any node of chain {registry.chain_id}> "
                 f"--contract {registry.address}"
@@ -99,6 +101,22 @@ def public_verdict(
         scan=ScanStatsPublic(count=scan_count, first_seen=first_seen),
         stale=stale,
         as_of_block=verdict.proof.block if stale else None,
+    )
+
+
+def _batch(verdict: Verdict, evidence: BatchEvidence) -> BatchProofPublic:
+    proof, batch = evidence.proof, evidence.batch
+    return BatchProofPublic(
+        root="0x" + proof.root.hex(),
+        index=proof.index,
+        claim_key=proof.claim_key,
+        leaf="0x" + proof.leaf(verdict.item_id).hex(),
+        siblings=["0x" + s.hex() for s in proof.siblings],
+        brand_id=batch.brand_id,
+        operator=batch.operator,
+        anchored_at=datetime.fromtimestamp(batch.anchored_at, UTC),
+        anchor_block=evidence.anchor_block,
+        anchor_transaction=evidence.anchor_tx,
     )
 
 

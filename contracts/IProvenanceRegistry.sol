@@ -236,6 +236,51 @@ interface IProvenanceRegistry {
     function registerBatchWithClaimKeys(bytes32[] calldata itemIds, bytes32 docHash, address[] calldata claimKeys)
         external;
 
+    // ───────────────────────── Merkle batches ─────────────────────────
+    //
+    // A brand registers a batch of up to 2^32 - 1 items with one root: the leaves stay off
+    // chain, and an item comes on chain (`activateBatchItem`) the first time it is acted on,
+    // with its proof, usually in one `multicall` together with that first action.
+    // Leaf (OpenZeppelin's standard Merkle tree, double hashed against second preimages):
+    //   leaf = keccak256(bytes.concat(keccak256(abi.encode(itemId, claimKey))))
+    // with `claimKey` the item's claim key address or zero; pairs are hashed sorted
+    // (`MerkleProof`), and an odd node is carried up to the next level unchanged.
+
+    /// @notice `root` was already anchored; a batch root is anchored once.
+    error BatchAlreadyAnchored(bytes32 root);
+    /// @notice No batch with `root` was anchored.
+    error UnknownBatch(bytes32 root);
+    /// @notice `proof` does not show that (`itemId`, claim key) is a leaf of batch `root`.
+    error InvalidBatchProof(bytes32 itemId, bytes32 root);
+
+    /// @notice `operator` of `brandId` anchored a batch of `count` items with Merkle root
+    ///         `root`; its items share `docHash` and count as registered at this block's time.
+    event BatchAnchored(bytes32 indexed root, uint32 indexed brandId, address operator, bytes32 docHash, uint32 count);
+    /// @notice `itemId`, a leaf of batch `root`, came on chain (seq 1): it is registered as of
+    ///         the batch's anchoring, by the batch's operator, who holds it.
+    event BatchItemActivated(bytes32 indexed itemId, bytes32 indexed root);
+
+    /// @notice Anchor a batch of `count` items by its Merkle root. Active operator of an
+    ///         unsuspended brand only.
+    /// @param root The Merkle root of the batch's leaves (see above).
+    /// @param count How many leaves the tree holds (1 or more); recorded, not checked.
+    /// @param docHash keccak256 of the product data document the batch's items share.
+    function anchorBatch(bytes32 root, uint32 count, bytes32 docHash) external;
+
+    /// @notice Bring `itemId`, a leaf of the anchored batch `root`, on chain. Anyone may call:
+    ///         the proof is the authority. The item is recorded exactly as if the batch's
+    ///         operator had registered it when the batch was anchored (it holds the item,
+    ///         Active, seq 1), with `claimKey` as its claim key if non-zero.
+    /// @param proof The sibling hashes from the leaf up to the root.
+    function activateBatchItem(bytes32 itemId, bytes32 root, address claimKey, bytes32[] calldata proof)
+        external;
+
+    /// @notice The batch anchored with `root`; zeros for an unknown root.
+    function getBatch(bytes32 root)
+        external
+        view
+        returns (uint32 brandId, address operator, uint32 anchoredAt, uint32 count);
+
     // ───────────────────────────── custody ────────────────────────────
 
     /// @notice Hand `itemId` to `to` in one step. Custodian only; item Active and not frozen.

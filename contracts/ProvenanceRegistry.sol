@@ -6,6 +6,8 @@ import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol"
 import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 
 import {IProvenanceRegistry} from "./IProvenanceRegistry.sol";
 import {ItemRecord, ItemRecordLibrary} from "./types/ItemRecord.sol";
@@ -15,7 +17,10 @@ import {ItemRecord, ItemRecordLibrary} from "./types/ItemRecord.sol";
 ///         owner, so admin rights move in two steps (transferOwnership → acceptOwnership).
 ///         Parties without gas act through the one trusted forwarder fixed at deployment
 ///         (ERC-2771): every caller below is `_msgSender()`, read once per call.
-contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC2771Context {
+///         `multicall` (OpenZeppelin's, ERC-2771-aware) runs several calls as one
+///         transaction, all or nothing: how a Merkle batch item is activated together with
+///         its first action.
+contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC2771Context, Multicall {
     // Item flags, as documented in IProvenanceRegistry (kept internal: fewer selectors to
     // dispatch through on every call).
     uint8 internal constant FLAG_RECALLED = 1;
@@ -70,6 +75,16 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     mapping(bytes32 prefixKey => uint32 brandId) private _prefixCovered;
     uint32 private _brandCount;
     uint24 private _operatorCount;
+
+    /// @dev A Merkle batch, one slot: operatorId (0–23) | anchoredAt (24–55) | count (56–87).
+    ///      `anchoredAt` is never 0 for an anchored batch, so 0 means unknown.
+    struct Batch {
+        uint24 operatorId;
+        uint32 anchoredAt;
+        uint32 count;
+    }
+
+    mapping(bytes32 root => Batch) private _batches;
 
     /// @param registryAdmin The first registry admin.
     /// @param forwarder The ERC-2771 forwarder that relays signed requests; fixed for life.
@@ -217,6 +232,48 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
             if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
             emit BatchItemRegistered(itemId, batchId);
         }
+    }
+
+    // ───────────────────────── Merkle batches ─────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function anchorBatch(bytes32 root, uint32 count, bytes32 docHash) external {
+        address sender = _msgSender();
+        (uint32 brandId, uint24 operatorId) = _requireActiveOperator(sender);
+        if (count == 0) revert BatchSize(0, type(uint32).max);
+        if (_batches[root].anchoredAt != 0) revert BatchAlreadyAnchored(root);
+        _batches[root] = Batch(operatorId, _now(), count);
+        emit BatchAnchored(root, brandId, sender, docHash, count);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function activateBatchItem(bytes32 itemId, bytes32 root, address claimKey, bytes32[] calldata proof)
+        external
+    {
+        Batch memory batch = _batches[root];
+        if (batch.anchoredAt == 0) revert UnknownBatch(root);
+        // OpenZeppelin's standard leaf: the double hash keeps a 64-byte inner node from
+        // passing as a leaf.
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(itemId, claimKey))));
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidBatchProof(itemId, root);
+        // Registered as of the anchoring, by the batch's operator: suspensions that cover
+        // the anchoring time flag the item as they would a plain registration then.
+        address operator = _operatorAccounts[batch.operatorId];
+        _registerItem(itemId, ItemRecordLibrary.create(operator, batch.anchoredAt, batch.operatorId));
+        if (claimKey != address(0)) _claimKeys[itemId] = claimKey;
+        emit BatchItemActivated(itemId, root);
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function getBatch(bytes32 root)
+        external
+        view
+        returns (uint32 brandId, address operator, uint32 anchoredAt, uint32 count)
+    {
+        Batch memory batch = _batches[root];
+        if (batch.anchoredAt == 0) return (0, address(0), 0, 0);
+        operator = _operatorAccounts[batch.operatorId];
+        return (_operators[operator].brandId, operator, batch.anchoredAt, batch.count);
     }
 
     // ───────────────────────────── custody ────────────────────────────

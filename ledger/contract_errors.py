@@ -211,6 +211,31 @@ class UnexpectedParty(RegistryError):
     hint = "only commissioning (the claim key) and shipping (the consignee) take a party"
 
 
+# ───────────── Merkle batches ─────────────
+
+
+class BatchAlreadyAnchored(RegistryError):
+    template = "batch root {root} is already anchored"
+
+
+class UnknownBatch(RegistryError):
+    status = 404
+    template = "no batch with root {root} is anchored"
+    hint = "the brand anchors it with `veritag batch anchor`"
+
+
+class InvalidBatchProof(RegistryError):
+    status = 422
+    template = "the proof does not show item {itemId} (with its claim key) in batch {root}"
+
+
+# OpenZeppelin's Address, reached through Multicall's self-delegatecall: the registry always
+# has code, so this cannot happen; a call in a multicall that reverts without data raises
+# FailedCall (a class shared with the forwarder, below).
+class AddressEmptyCode(RegistryError):
+    template = "{target} has no code"
+
+
 # OpenZeppelin errors that only the constructor can raise.
 class InvalidShortString(RegistryError):
     template = "a short string is malformed"

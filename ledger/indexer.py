@@ -52,6 +52,7 @@ from ledger.log_decoder import LogDecoder
 from ledger.registry import Registry
 from ledger.store.database import session
 from ledger.store.derive import (
+    ANCHOR_EVENT,
     BATCH_EVENT,
     GOVERNANCE_EVENTS,
     ITEM_EVENT_NAMES,
@@ -67,7 +68,7 @@ _ATTEMPTS = 3
 _CHUNK = 500
 _GET_ITEM = "0x" + function_signature_to_4byte_selector("getItem(bytes32)").hex()
 """Calldata prefix of ``getItem``; its one argument is the 32-byte item id."""
-_KNOWN_EVENTS = ITEM_EVENT_NAMES | GOVERNANCE_EVENTS | {BATCH_EVENT}
+_KNOWN_EVENTS = ITEM_EVENT_NAMES | GOVERNANCE_EVENTS | {BATCH_EVENT, ANCHOR_EVENT}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the contract assigned, such as a brand id); refusals raise the decoded contract 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -24,9 +24,12 @@ from ledger.compiler import load_artifact
 from ledger.contract_errors import ErrorDecoder, Status
 from ledger.errors import ChainError
 from ledger.identifiers import ItemId, gs1_company_prefix_candidates, validate_company_prefix
+from ledger.merkle import BatchProof
 from ledger.transactions import Transactor, TxResult
 
 __all__ = [
+    "BatchInfo",
+    "BatchProofSource",
     "BrandInfo",
     "EpcisStep",
     "Flag",
@@ -45,6 +48,7 @@ _ZERO_HASH = b"\x00" * 32
 ITEM_EVENTS = (
     "ItemRegistered",
     "BatchItemRegistered",
+    "BatchItemActivated",
     "ItemShipped",
     "ItemReceived",
     "ShipmentCancelled",
@@ -59,6 +63,9 @@ ITEM_EVENTS = (
     "ItemDestroyed",
 )
 """Events whose first topic is an item id: together they are an item's whole history."""
+
+REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
+"""The seq-1 events: an item's registration, one way or another."""
 
 EPCIS_RECORD_EVENT = "EpcisEventRecorded"
 """Emitted right after the item event an EPCIS event caused, with the event's hash."""
@@ -143,8 +150,31 @@ class ItemEvent:
     as recorded on chain next to it; None for an event not applied from EPCIS."""
 
 
+@dataclass(frozen=True)
+class BatchInfo:
+    """A Merkle batch anchored on chain (``getBatch``)."""
+
+    root: bytes
+    brand_id: int
+    operator: ChecksumAddress
+    anchored_at: int
+    count: int
+
+
+BatchProofSource = Callable[[ItemId], BatchProof | None]
+"""Where the proof of an item's batch leaf comes from (the store's Merkle batches), or None
+for an item in no stored batch."""
+
+
 class Registry:
-    """The registry deployed at ``address`` on the chain behind ``w3``."""
+    """The registry deployed at ``address`` on the chain behind ``w3``.
+
+    ``batch_proofs``, when set, lets every write on one item (ship, transfer, retail sale,
+    claim, …) first bring an item of a Merkle batch on chain, in the same transaction:
+    see :meth:`first_action`.
+    """
+
+    batch_proofs: BatchProofSource | None = None
 
     def __init__(self, w3: Web3, address: str, *, deploy_block: int = 0) -> None:
         artifact = load_artifact(CONTRACT_NAME)
@@ -295,13 +325,15 @@ class Registry:
     # ───────────── custody ─────────────
 
     def transfer(self, sender: LocalAccount, item: ItemId, to: str) -> TxResult:
-        return self._send(sender, self._fn.transfer(item.value, _checksum(to)))
+        return self._send(
+            sender, self.first_action(item, self._fn.transfer(item.value, _checksum(to)))
+        )
 
     def transfer_batch(self, sender: LocalAccount, items: Sequence[ItemId], to: str) -> TxResult:
         return self._send(sender, self._fn.transferBatch(_values(items), _checksum(to)))
 
     def ship(self, sender: LocalAccount, item: ItemId, to: str) -> TxResult:
-        return self._send(sender, self._fn.ship(item.value, _checksum(to)))
+        return self._send(sender, self.first_action(item, self._fn.ship(item.value, _checksum(to))))
 
     def ship_batch(self, sender: LocalAccount, items: Sequence[ItemId], to: str) -> TxResult:
         return self._send(sender, self._fn.shipBatch(_values(items), _checksum(to)))
@@ -325,19 +357,19 @@ class Registry:
         return self._send(sender, self._fn.liftRecall(_values(items)))
 
     def report_stolen(self, sender: LocalAccount, item: ItemId) -> TxResult:
-        return self._send(sender, self._fn.reportStolen(item.value))
+        return self._send(sender, self.first_action(item, self._fn.reportStolen(item.value)))
 
     def clear_stolen(self, sender: LocalAccount, item: ItemId) -> TxResult:
         return self._send(sender, self._fn.clearStolen(item.value))
 
     def record_retail_sale(self, sender: LocalAccount, item: ItemId) -> TxResult:
-        return self._send(sender, self._fn.recordRetailSale(item.value))
+        return self._send(sender, self.first_action(item, self._fn.recordRetailSale(item.value)))
 
     def decommission(self, sender: LocalAccount, item: ItemId) -> TxResult:
-        return self._send(sender, self._fn.decommission(item.value))
+        return self._send(sender, self.first_action(item, self._fn.decommission(item.value)))
 
     def destroy(self, sender: LocalAccount, item: ItemId) -> TxResult:
-        return self._send(sender, self._fn.destroy(item.value))
+        return self._send(sender, self.first_action(item, self._fn.destroy(item.value)))
 
     def apply_epcis_event(
         self,
@@ -355,16 +387,66 @@ class Registry:
     ) -> ContractFunction:
         """The ``applyEpcisEvent`` call, for senders that sign elsewhere (the outbox)."""
         to = ZERO_ADDRESS if party is None else party
-        return cast(
-            ContractFunction,
-            self._fn.applyEpcisEvent(item.value, int(step), _checksum(to), event_hash),
-        )
+        call = self._fn.applyEpcisEvent(item.value, int(step), _checksum(to), event_hash)
+        if step in (EpcisStep.COMMISSIONING, EpcisStep.RECEIVING):
+            return cast(ContractFunction, call)
+        return self.first_action(item, call)
 
     def claim(
         self, sender: LocalAccount, item: ItemId, new_owner: str, signature: bytes
     ) -> TxResult:
         """Submit a consumer claim; ``sender`` only pays gas (it may be a relayer)."""
-        return self._send(sender, self._fn.claim(item.value, _checksum(new_owner), signature))
+        call = self._fn.claim(item.value, _checksum(new_owner), signature)
+        return self._send(sender, self.first_action(item, call))
+
+    # ───────────── Merkle batches ─────────────
+
+    def anchor_batch(
+        self, sender: LocalAccount, root: bytes, count: int, doc_hash: bytes = _ZERO_HASH
+    ) -> TxResult:
+        """Anchor a Merkle batch of ``count`` items by its root (see :mod:`ledger.merkle`)."""
+        return self._send(sender, self._fn.anchorBatch(root, count, doc_hash))
+
+    def activate_call(self, item: ItemId, proof: BatchProof) -> ContractFunction:
+        """The ``activateBatchItem`` call that brings ``item`` on chain with its proof."""
+        return cast(
+            ContractFunction,
+            self._fn.activateBatchItem(
+                item.value,
+                proof.root,
+                _checksum(proof.claim_key or ZERO_ADDRESS),
+                list(proof.siblings),
+            ),
+        )
+
+    def activate_batch_item(
+        self, sender: LocalAccount, item: ItemId, proof: BatchProof
+    ) -> TxResult:
+        """Bring ``item`` on chain on its own; ``sender`` only pays gas."""
+        return self._send(sender, self.activate_call(item, proof))
+
+    def multicall_call(self, calls: Sequence[ContractFunction]) -> ContractFunction:
+        """One ``multicall`` running ``calls`` in order as one transaction, all or nothing;
+        each runs as the caller (also when relayed through the trusted forwarder)."""
+        data = [HexBytes(call._encode_transaction_data()) for call in calls]
+        return cast(ContractFunction, self._fn.multicall(data))
+
+    def first_action(self, item: ItemId, call: ContractFunction) -> ContractFunction:
+        """``call`` on ``item``, preceded in one multicall by the item's activation when it is
+        a leaf of a stored Merkle batch and not yet on chain; else ``call`` itself."""
+        proof = self.batch_proofs(item) if self.batch_proofs is not None else None
+        if proof is None or self.item(item) is not None:
+            return call
+        return self.multicall_call([self.activate_call(item, proof), call])
+
+    def batch(self, root: bytes, *, block: int | None = None) -> BatchInfo | None:
+        """The anchored batch with ``root`` (at ``block``, default latest), or None."""
+        brand_id, operator, anchored_at, count = self._fn.getBatch(root).call(
+            block_identifier="latest" if block is None else block
+        )
+        if int(anchored_at) == 0:
+            return None
+        return BatchInfo(root, int(brand_id), _checksum(operator), int(anchored_at), int(count))
 
     # ───────────── views ─────────────
 
@@ -443,10 +525,16 @@ class Registry:
         return str(logs[0]["args"]["name"]) if logs else None
 
     def doc_hash(self, events: Sequence[ItemEvent]) -> str | None:
-        """The product document hash an item was registered with (its batch's, for batches)."""
+        """The product document hash an item was registered with (its batch's, for batches
+        and Merkle batches)."""
         for event in events:
             if event.name == "ItemRegistered":
                 return str(event.args["docHash"])
+            if event.name == "BatchItemActivated":
+                logs = self.contract.events.BatchAnchored().get_logs(
+                    argument_filters={"root": event.args["root"]}, from_block=self.deploy_block
+                )
+                return "0x" + bytes(logs[0]["args"]["docHash"]).hex() if logs else None
             if event.name == "BatchItemRegistered":
                 logs = self.contract.events.BatchRegistered().get_logs(
                     argument_filters={"batchId": event.args["batchId"]},

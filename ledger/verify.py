@@ -25,9 +25,29 @@ from dataclasses import dataclass
 
 from ledger.contract_errors import Status
 from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
-from ledger.registry import Flag, ItemEvent, ItemState, Registry
+from ledger.merkle import BatchProof
+from ledger.registry import (
+    REGISTRATION_EVENTS,
+    BatchInfo,
+    BatchProofSource,
+    Flag,
+    ItemEvent,
+    ItemState,
+    Registry,
+)
 
-__all__ = ["CustodyStep", "Proof", "Reason", "Verdict", "VerdictKind", "judge", "verify_item"]
+__all__ = [
+    "BatchEvidence",
+    "CustodyStep",
+    "Proof",
+    "Reason",
+    "Verdict",
+    "VerdictKind",
+    "batch_evidence",
+    "batch_registered_reason",
+    "judge",
+    "verify_item",
+]
 
 
 class VerdictKind(enum.StrEnum):
@@ -75,6 +95,21 @@ class Proof:
 
 
 @dataclass(frozen=True)
+class BatchEvidence:
+    """Why an item not yet on chain itself is registered: it is a leaf of an anchored batch.
+
+    Re-checked by recomputing the leaf from the item id and ``proof.claim_key``, folding
+    ``proof.siblings`` into the root, and reading ``getBatch(root)`` on chain."""
+
+    proof: BatchProof
+    batch: BatchInfo
+    anchor_block: int | None
+    anchor_tx: str | None
+    doc_hash: str | None = None
+    """The product document hash the batch was anchored with (None: none)."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     verdict: VerdictKind
     reasons: tuple[Reason, ...]
@@ -87,18 +122,38 @@ class Verdict:
     proof: Proof
     doc_hash: str | None = None
     """keccak256 of the product data document, as recorded on chain at registration."""
+    batch: BatchEvidence | None = None
+    """For an item registered only as a leaf of an anchored Merkle batch: the evidence."""
 
 
-def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None = None) -> Verdict:
+def verify_item(
+    registry: Registry,
+    gtin: str,
+    serial: str,
+    *,
+    block: int | None = None,
+    batch_proofs: BatchProofSource | None = None,
+) -> Verdict:
     """The verdict for the item with this GTIN and serial, read at ``block`` (default: the
-    chain's latest). The answer at a given block never changes, so callers may cache it."""
+    chain's latest). The answer at a given block never changes, so callers may cache it.
+
+    ``batch_proofs`` (the store's prepared Merkle batches) is asked only for an item not on
+    chain: if it holds a proof that checks against a root anchored on chain at ``block``,
+    the item is registered as of the anchoring, by the batch's operator."""
     gtin, serial = validate_gtin(gtin), validate_serial(serial)
     ident = item_id(gtin, serial)
     if block is None:
         block = registry.w3.eth.block_number
     state = registry.item(ident, block=block)
+    evidence = None
+    if state is None and batch_proofs is not None:
+        leaf_proof = batch_proofs(ident)
+        if leaf_proof is not None:
+            evidence = batch_evidence(registry, ident, leaf_proof, block=block)
+        if evidence is not None:
+            state = _leaf_state(registry, ident, evidence.batch)
     prefix_owner = registry.brand_of_gtin(gtin)
-    events = registry.history(ident, block=block) if state else []
+    events = registry.history(ident, block=block) if state and evidence is None else []
     custody = tuple(_steps(registry, events, state.operator if state else None))
     proof = Proof(
         chain_id=registry.chain_id,
@@ -108,6 +163,8 @@ def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None
         events=tuple((e.seq, e.block_number, e.tx_hash) for e in events),
     )
     kind, reasons = judge(state, prefix_owner, gtin, len(events))
+    if evidence is not None and kind is VerdictKind.AUTHENTIC:
+        reasons = [batch_registered_reason(evidence)]
     brand_id = state.brand_id if state else prefix_owner
     return Verdict(
         kind,
@@ -119,7 +176,68 @@ def verify_item(registry: Registry, gtin: str, serial: str, *, block: int | None
         state,
         custody,
         proof,
-        doc_hash=registry.doc_hash(events),
+        doc_hash=evidence.doc_hash if evidence else registry.doc_hash(events),
+        batch=evidence,
+    )
+
+
+def batch_registered_reason(evidence: BatchEvidence) -> Reason:
+    """The ``registered`` reason of an item registered only as a leaf of a Merkle batch."""
+    return Reason(
+        "registered",
+        f"registered by brand {evidence.batch.brand_id} in Merkle batch "
+        f"0x{evidence.proof.root.hex()} (leaf {evidence.proof.index}); not yet moved on chain",
+    )
+
+
+def batch_evidence(
+    registry: Registry, item: ItemId, proof: BatchProof, *, block: int | None = None
+) -> BatchEvidence | None:
+    """The evidence that ``item`` is a leaf of a batch anchored on chain (at ``block``):
+    the proof must fold the item's leaf into the root, and the chain must know the root.
+    None otherwise: a leaf of a root the chain does not know registers nothing."""
+    if not proof.verifies(item):
+        return None
+    batch = registry.batch(proof.root, block=block)
+    if batch is None:
+        return None
+    logs = registry.contract.events.BatchAnchored().get_logs(
+        argument_filters={"root": proof.root},
+        from_block=registry.deploy_block,
+        to_block="latest" if block is None else block,
+    )
+    if not logs:  # getBatch knows it, so the log is there unless the node pruned it
+        return BatchEvidence(proof, batch, None, None)
+    doc_hash = "0x" + bytes(logs[0]["args"]["docHash"]).hex()
+    return BatchEvidence(
+        proof,
+        batch,
+        int(logs[0]["blockNumber"]),
+        logs[0]["transactionHash"].to_0x_hex(),
+        None if doc_hash == "0x" + "00" * 32 else doc_hash,
+    )
+
+
+def _leaf_state(registry: Registry, item: ItemId, batch: BatchInfo) -> ItemState:
+    """What the item's record will be once activated: the batch's operator holds it, Active,
+    registered at the anchoring. Flagged when the brand's or the operator's current
+    suspension covers the anchoring (the chain exposes no past windows for an item it does
+    not hold yet)."""
+    brand = registry.brand(batch.brand_id)
+    operator = registry.operator(batch.operator)
+    since = [brand.suspended_from if brand else 0, operator.suspended_from if operator else 0]
+    return ItemState(
+        item_id=item,
+        custodian=batch.operator,
+        status=Status.ACTIVE,
+        flags=Flag(0),
+        seq=0,
+        registered_at=batch.anchored_at,
+        brand_id=batch.brand_id,
+        operator=batch.operator,
+        consignee=None,
+        claimable=False,
+        registered_while_suspended=any(s and batch.anchored_at >= s for s in since),
     )
 
 
@@ -183,6 +301,7 @@ def _authentic_message(state: ItemState) -> str:
 _PARTIES = {
     "ItemRegistered": (None, None),
     "BatchItemRegistered": (None, None),
+    "BatchItemActivated": (None, None),
     "ItemShipped": ("from", "to"),
     "ItemReceived": (None, "by"),
     "ShipmentCancelled": (None, "by"),
@@ -192,7 +311,7 @@ _PARTIES = {
 }
 
 
-_REGISTRATIONS = frozenset({"ItemRegistered", "BatchItemRegistered"})
+_REGISTRATIONS = REGISTRATION_EVENTS
 
 
 def _actor(event: ItemEvent) -> str | None:

@@ -25,7 +25,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 INTERFACE = ROOT / "contracts" / "IProvenanceRegistry.sol"
 REGISTRY_ARTIFACT = ROOT / "ledger" / "artifacts" / "ProvenanceRegistry.json"
 
-OPENZEPPELIN_ERRORS = re.compile(r"Ownable\w+|InvalidShortString|StringTooLong")
+OPENZEPPELIN_ERRORS = re.compile(
+    r"Ownable\w+|InvalidShortString|StringTooLong|AddressEmptyCode|FailedCall"
+)
 """Errors the registry inherits from OpenZeppelin: declared and documented upstream."""
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

@@ -24,7 +24,7 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
-from veritag.commands import admin, epcis, index, labels, org, serve, simulate, verify
+from veritag.commands import admin, batch, epcis, index, labels, org, serve, simulate, verify
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -604,12 +604,46 @@ def bench_register(
     )
 
 
+@bench_app.command("merkle")
+def bench_merkle(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    big: Annotated[
+        int, typer.Option("--big", min=100, max=1_000_000, hidden=True, help="Smoke runs only.")
+    ] = 1_000_000,
+) -> None:
+    """Merkle batch registration on anvil: anchoring gas per item, a million items' time."""
+    from veritag.bench_merkle import run_merkle_bench  # noqa: PLC0415
+
+    result = run_merkle_bench(big)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    extras = result.extras
+    console.print(
+        "anchoring gas per item: "
+        + ", ".join(f"{n:,} items {g:g}" for n, g in sorted(result.per_item_gas.items()))
+    )
+    console.print(
+        f"{result.big:,} items prepared, stored, anchored and indexed in "
+        f"{result.seconds_big:g} s (peak RSS {result.peak_rss_mb_big:,.0f} MB): "
+        f"{extras['big_breakdown_seconds']}"
+    )
+    console.print(
+        f"activation {extras['activate_gas']:,} gas; activation + ship in one multicall "
+        f"{extras['activate_and_ship_gas']:,} gas, against register {extras['register_gas']:,} "
+        f"+ ship {extras['ship_gas']:,} (proof of {extras['proof_length_10000']} hashes, "
+        f"10,000-item batch); claim keys derive at {extras['claim_keys_per_second']:,} per second"
+    )
+
+
 @bench_app.command("all")
 def bench_all(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Run only these (gas, scan, listings, ingest, register)."),
+        typer.Option(
+            "--only", help="Run only these (gas, scan, listings, ingest, register, merkle)."
+        ),
     ] = None,
 ) -> None:
     """Every benchmark in one run, each in its own child process, with its peak memory."""
@@ -637,7 +671,7 @@ def demo() -> None:
     run_demo(console)
 
 
-for _commands in (admin, labels, index, org, serve, simulate, verify, epcis):
+for _commands in (admin, labels, index, org, serve, simulate, verify, epcis, batch):
     _commands.register(app)
 
 

@@ -50,6 +50,7 @@ from ledger.registry import Registry
 from ledger.relay import Relayer
 from ledger.settings import Settings
 from ledger.store.database import default_url, make_engine, migrate
+from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.orgs import RELAYER_ORGANISATION
 from ledger.store.repository import Store
 from veritag.demo_seed import DemoRoles, seed_demo
@@ -208,6 +209,7 @@ def build_services(
     engine = make_engine(settings.database_url or default_url(settings.data_dir))
     migrate(engine)
     store = Store(engine)
+    registry.batch_proofs = MerkleBatches(engine).proof  # first actions activate batch items
     indexer = Indexer(registry, engine, confirmations=settings.confirmations)
     if demo:
         roles = DemoRoles.from_dev_accounts(session.chain.dev_accounts)

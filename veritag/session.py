@@ -23,10 +23,13 @@ from ledger.accounts import Keystore
 from ledger.anvil import AnvilNode
 from ledger.chain import ANVIL_CHAIN_ID, Chain, connect_memory, connect_rpc
 from ledger.custodial import CustodialKeys
-from ledger.errors import AccountError, ChainError, ConfigError
+from ledger.errors import AccountError, ChainError, ConfigError, StoreUnavailable
+from ledger.identifiers import ItemId
+from ledger.merkle import BatchProof
 from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.store.database import default_url, make_engine, migrate
+from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.repository import Store
 
 __all__ = ["Session"]
@@ -110,9 +113,22 @@ class Session:
     # ───────────── registry ─────────────
 
     def registry(self) -> Registry:
-        """The registry deployed on this chain (deployed now on an in-memory chain)."""
-        if self._registry is not None:
-            return self._registry
+        """The registry deployed on this chain (deployed now on an in-memory chain).
+
+        Its first action on an item of a prepared Merkle batch activates the item in the same
+        transaction, with the proof from the store."""
+        if self._registry is None:
+            self._registry = self._find_registry()
+            self._registry.batch_proofs = self._batch_proof
+        return self._registry
+
+    def _batch_proof(self, item: ItemId) -> BatchProof | None:
+        try:
+            return MerkleBatches(self.store().engine).proof(item)
+        except StoreUnavailable:
+            return None  # no store, no prepared batches: the plain call
+
+    def _find_registry(self) -> Registry:
         if self.settings.contract is not None:
             self._registry = self._existing_registry(self.settings.contract)
             return self._registry
@@ -165,6 +181,7 @@ class Session:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / DEPLOYMENTS_FILE).write_text(json.dumps(deployments, indent=2) + "\n")
         self._registry = registry
+        registry.batch_proofs = self._batch_proof
         return registry
 
     def _deployments(self) -> dict[str, dict[str, Any]]:

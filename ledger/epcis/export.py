@@ -8,7 +8,8 @@ The mapping (chain event → action, bizStep, disposition):
 
 =====================  ======  ===============  ==========================================
 ItemRegistered,        ADD     commissioning    active; the product document in ``ilmd``
-BatchItemRegistered
+BatchItemRegistered,
+BatchItemActivated
 ItemShipped            OBSERVE shipping         in_transit
 ItemReceived           OBSERVE receiving        in_progress
 ShipmentCancelled      OBSERVE void_shipping    what it was before the shipment
@@ -236,7 +237,7 @@ class _EventWriter:
     def events_of(self, event: ItemEvent) -> list[dict[str, Any]]:
         args, state = event.args, self.disposition
         match event.name:
-            case "ItemRegistered" | "BatchItemRegistered":
+            case "ItemRegistered" | "BatchItemRegistered" | "BatchItemActivated":
                 return [self._commissioning(event)]
             case "ItemShipped":
                 state.before_shipment, state.base = state.base, "in_transit"

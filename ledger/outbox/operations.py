@@ -219,9 +219,12 @@ def _register_call(registry: Registry, request: Request) -> ContractFunction:
 def _call(name: str, *, to: bool) -> Callable[[Registry, Request], ContractFunction]:
     def call(registry: Registry, request: Request) -> ContractFunction:
         function = registry.contract.functions[name]
+        item = item_of(request)
         if to:
-            return function(item_of(request).value, request["to"])
-        return function(item_of(request).value)
+            return registry.first_action(item, function(item.value, request["to"]))
+        if name == "acceptDelivery":  # only a shipped item is received: it is on chain
+            return function(item.value)
+        return registry.first_action(item, function(item.value))
 
     return call
 

@@ -15,6 +15,7 @@ from ledger.contract_errors import Status
 from ledger.registry import ITEM_EVENTS, Flag
 
 __all__ = [
+    "ANCHOR_EVENT",
     "GOVERNANCE_EVENTS",
     "REGISTRATION_EVENTS",
     "SUSPENSION_EVENTS",
@@ -30,9 +31,12 @@ __all__ = [
     "suspensions",
 ]
 
-REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered"})
+REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
 ITEM_EVENT_NAMES = frozenset(ITEM_EVENTS)
 BATCH_EVENT = "BatchRegistered"
+ANCHOR_EVENT = "BatchAnchored"
+"""A Merkle batch's root came on chain; its items come on chain one by one, each with
+``BatchItemActivated``, registered as of the anchoring by the batch's operator."""
 SUSPENSION_EVENTS = frozenset(
     {"BrandSuspended", "BrandReinstated", "OperatorSuspended", "OperatorReinstated"}
 )
@@ -51,7 +55,8 @@ GOVERNANCE_EVENTS = frozenset(
     }
 )
 """The registry's events about brands, operators, partners and its admin, kept as
-``GovernanceEvent`` rows. With the item events and ``BatchRegistered`` they are every event
+``GovernanceEvent`` rows. With the item events, ``BatchRegistered`` and ``BatchAnchored``
+(kept as ``BatchAnchor`` rows) they are every event
 the store is derived from; the indexer skips any other (an event added to the contract
 later is ignored until the store learns what it means)."""
 

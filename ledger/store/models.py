@@ -1,12 +1,14 @@
 """The store's tables. Two kinds of data live here, and the difference matters:
 
 * **Derived from the chain** (rebuilt by ``veritag index --rebuild`` at any time):
-  ``Brand``, ``BrandPrefix``, ``GovernanceEvent``, ``Item``, ``CustodyEvent``, and the
+  ``Brand``, ``BrandPrefix``, ``GovernanceEvent``, ``Item``, ``CustodyEvent``,
+  ``BatchAnchor`` (:mod:`ledger.store.batch_models`), and the
   indexer's bookkeeping ``IndexerCheckpoint`` and ``IndexedBlock``.
 * **The store's own** (never on chain, kept safe by migrations and backups):
   ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``,
   the organisations, marketplace, detection and alert tables of
-  :mod:`ledger.store.market_models`, and the outbox of :mod:`ledger.store.operation_models`.
+  :mod:`ledger.store.market_models`, the outbox of :mod:`ledger.store.operation_models`, and
+  the prepared Merkle batches of :mod:`ledger.store.batch_models`.
 
 Conventions: item ids, hashes and transaction hashes are ``0x`` + lowercase hex; addresses
 are EIP-55 checksummed; chain timestamps are the chain's own (seconds since the epoch, as
@@ -21,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from ledger.store.batch_models import BATCH_TABLES, BatchAnchor
 from ledger.store.market_models import MARKET_TABLES
 from ledger.store.operation_models import OPERATION_TABLES
 
@@ -227,6 +230,7 @@ class Scan(SQLModel, table=True):
 
 
 DERIVED_TABLES = (
+    BatchAnchor,
     CustodyEvent,
     Item,
     BrandPrefix,
@@ -237,5 +241,5 @@ DERIVED_TABLES = (
 )
 """What ``Indexer.rebuild`` clears, children before parents."""
 
-OWN_TABLES = (ItemCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES)
+OWN_TABLES = (ItemCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES, *BATCH_TABLES)
 """What no rebuild ever touches."""

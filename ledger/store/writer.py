@@ -19,9 +19,11 @@ from sqlalchemy import ColumnElement, and_, delete, false, insert, or_, update
 from sqlmodel import Session, col, select
 
 from ledger.contract_errors import Status
-from ledger.errors import IndexConflict, IndexIncomplete
+from ledger.errors import IndexConflict, IndexIncomplete, StoreError
 from ledger.registry import Flag
+from ledger.store.batch_models import BatchAnchor
 from ledger.store.derive import (
+    ANCHOR_EVENT,
     BATCH_EVENT,
     ITEM_EVENT_NAMES,
     REGISTRATION_EVENTS,
@@ -86,7 +88,12 @@ def apply_events(db: Session, events: Sequence[ChainEvent]) -> Applied:
     low, high = events[0].block_number, events[-1].block_number
     batches = {str(e.args["batchId"]): e for e in events if e.name == BATCH_EVENT}
     item_events = [e for e in events if e.name in ITEM_EVENT_NAMES]
-    governance = [e for e in events if e.name not in ITEM_EVENT_NAMES and e.name != BATCH_EVENT]
+    governance = [
+        e
+        for e in events
+        if e.name not in ITEM_EVENT_NAMES and e.name not in (BATCH_EVENT, ANCHOR_EVENT)
+    ]
+    _apply_anchors(db, [e for e in events if e.name == ANCHOR_EVENT])
 
     stored_logs = _stored_keys(db, CustodyEvent, low, high)
     new_items = [e for e in item_events if e.key not in stored_logs]
@@ -95,7 +102,8 @@ def apply_events(db: Session, events: Sequence[ChainEvent]) -> Applied:
 
     _apply_governance(db, new_gov)
     _apply_items(db, new_items, batches)
-    refresh_suspension_flags(db, {_brand_id(e) for e in new_gov if e.name in SUSPENSION_EVENTS})
+    suspended = {_brand_id(e) for e in new_gov if e.name in SUSPENSION_EVENTS}
+    refresh_suspension_flags(db, suspended | _activated_brands_with_suspensions(db, new_items))
 
     applied.item_events = len(new_items)
     applied.governance_events = len(new_gov)
@@ -129,7 +137,7 @@ def _apply_items(db: Session, events: Sequence[ChainEvent], batches: dict[str, C
         if event.name in REGISTRATION_EVENTS:
             if state is not None:
                 raise IndexConflict(item_id, 1, _stored_tx(db, item_id, 1), event.tx_hash)
-            created[item_id] = _registration(event, batches)
+            created[item_id] = _registration(db, event, batches)
             operator = created[item_id]["operator"]
             folds[item_id] = ItemFold.registered(operator, event.block_number)
         else:
@@ -168,8 +176,55 @@ def _stored_tx(db: Session, item_id: str, seq: int) -> str:
     return tx or "(none)"
 
 
-def _registration(event: ChainEvent, batches: dict[str, ChainEvent]) -> dict[str, Any]:
-    """The columns of a new item fixed at registration (a batch item's come from its batch)."""
+def _apply_anchors(db: Session, events: Sequence[ChainEvent]) -> None:
+    """Keep each ``BatchAnchored`` event (once: applying twice changes nothing)."""
+    for event in events:
+        root = str(event.args["root"])
+        if db.get(BatchAnchor, root) is not None:
+            continue
+        doc_hash = str(event.args["docHash"])
+        db.add(
+            BatchAnchor(
+                root=root,
+                brand_id=int(event.args["brandId"]),
+                operator=str(event.args["operator"]),
+                doc_hash=None if doc_hash == _ZERO_HASH else doc_hash,
+                count=int(event.args["count"]),
+                anchored_at=event.timestamp,
+                block_number=event.block_number,
+                block_hash=event.block_hash,
+                tx_hash=event.tx_hash,
+                log_index=event.log_index,
+            )
+        )
+    if events:
+        db.flush()
+
+
+def _activated_brands_with_suspensions(db: Session, events: Sequence[ChainEvent]) -> set[int]:
+    """Brands of newly activated batch items that have ever been suspended (or had an
+    operator suspended): a suspension may cover the batch's anchoring, which lies before
+    the item existed in the store, so their flags are computed again."""
+    brands = {
+        int(row.brand_id)
+        for row in _items(db, sorted({e.item_id for e in events if e.name == "BatchItemActivated"}))
+    }
+    if not brands:
+        return set()
+    rows = db.exec(
+        select(GovernanceEvent.brand_id)
+        .where(col(GovernanceEvent.brand_id).in_(brands))
+        .where(col(GovernanceEvent.name).in_(SUSPENSION_EVENTS))
+        .distinct()
+    )
+    return {int(b) for b in rows if b is not None}
+
+
+def _registration(db: Session, event: ChainEvent, batches: dict[str, ChainEvent]) -> dict[str, Any]:
+    """The columns of a new item fixed at registration (a batch item's come from its batch,
+    a Merkle batch item's from its batch's anchoring, which is its registration time)."""
+    if event.name == "BatchItemActivated":
+        return _activation(db, event)
     if event.name == "ItemRegistered":
         source, batch_id = event, None
     else:
@@ -185,6 +240,26 @@ def _registration(event: ChainEvent, batches: dict[str, ChainEvent]) -> dict[str
         "batch_id": batch_id,
         "doc_hash": None if doc_hash == _ZERO_HASH else doc_hash,
         "registered_while_suspended": False,  # registration is refused while suspended
+    }
+
+
+def _activation(db: Session, event: ChainEvent) -> dict[str, Any]:
+    root = str(event.args["root"])
+    anchor = db.get(BatchAnchor, root)  # anchored in an earlier block, or earlier in this range
+    if anchor is None:
+        raise StoreError(
+            f"item {event.item_id} was activated from batch {root} in {event.tx_hash}, but the "
+            "index holds no anchoring of that batch; run `veritag index --rebuild`"
+        )
+    return {
+        "item_id": event.item_id,
+        "brand_id": anchor.brand_id,
+        "operator": anchor.operator,
+        "registered_at": anchor.anchored_at,
+        "registered_block": event.block_number,
+        "batch_id": root,
+        "doc_hash": anchor.doc_hash,
+        "registered_while_suspended": False,  # computed once stored, see apply_events
     }
 
 
@@ -388,6 +463,7 @@ def rollback_to(db: Session, block: int) -> RolledBack:
     for ids in _chunks(remaining):
         _refold(db, ids)
 
+    db.exec(delete(BatchAnchor).where(col(BatchAnchor.block_number) > block))
     after_gov = col(GovernanceEvent.block_number) > block
     taken = db.exec(select(GovernanceEvent.brand_id, GovernanceEvent.name).where(after_gov)).all()
     governance_events = _count(db.exec(delete(GovernanceEvent).where(after_gov)))

@@ -43,6 +43,8 @@ OPENZEPPELIN_ERRORS = {
     "OwnableInvalidOwner": "access/Ownable.sol",
     "InvalidShortString": "utils/ShortStrings.sol",
     "StringTooLong": "utils/ShortStrings.sol",
+    "AddressEmptyCode": "utils/Address.sol",
+    "FailedCall": "utils/Errors.sol",
 }
 """Errors the registry inherits from OpenZeppelin, documented there, by their source file."""
 
@@ -108,8 +110,11 @@ def interface_notices() -> dict[str, str]:
 
 
 def test_every_abi_error_has_a_class_of_the_same_name_and_no_class_is_stale() -> None:
-    assert set(abi_errors()) == set(ERRORS)
-    assert decoder().error_names == set(ERRORS)
+    # FailedCall (a multicall step that reverted without data) is shared with the forwarder,
+    # whose class, a 502, decodes it.
+    shared = {"FailedCall"}
+    assert set(abi_errors()) == set(ERRORS) | shared
+    assert decoder().error_names == set(ERRORS) | shared
 
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

@@ -76,6 +76,7 @@ from ledger.claims import claim_key, normalise_claim_code, sign_claim
 from ledger.contract_errors import RegistryError, Status
 from ledger.errors import ChainError
 from ledger.identifiers import ItemId, item_id
+from ledger.merkle import BatchProof, MerkleTree
 from ledger.registry import ZERO_ADDRESS, Flag, Registry
 from ledger.transactions import TxResult
 from tests.conftest import PREFIX, Roles, state_machine_settings
@@ -108,7 +109,7 @@ WANTED = "wanted"
 """An item: the first registered item in the status (or state) the operation needs."""
 ZERO = "zero"
 NO_FLAGS = Flag(0)
-SEQLESS_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered"})
+SEQLESS_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
 """Registration events carry no ``seq``: it is 1 by definition."""
 
 actors = st.sampled_from((NEEDED, *POOL, *[NEEDED] * len(POOL)))
@@ -189,6 +190,22 @@ class Staged:
 
 
 @dataclass(frozen=True)
+class AnchoredBatch:
+    """A Merkle batch the machine anchored: its tree, leaves in order, and who anchored it."""
+
+    tree: MerkleTree
+    items: list[ItemId]
+    codes: list[str | None]
+    brand: int
+    operator: str
+
+    def proof(self, index: int) -> BatchProof:
+        code = self.codes[index]
+        key = None if code is None else claim_key(self.items[index], code).address
+        return BatchProof(self.tree.root, index, key, tuple(self.tree.proof(index)))
+
+
+@dataclass(frozen=True)
 class World:
     """The session chain and registry, and who is who on it."""
 
@@ -233,6 +250,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Whether the last step mined a transaction (else no item can have changed)."""
         self.touched: set[ItemId] = set()
         """Items the last step changed: their history is re-read."""
+        self.batches: dict[bytes, AnchoredBatch] = {}
+        """Merkle batches anchored so far, by root."""
         self.by_address: dict[str, LocalAccount] = {
             a.address: a for a in self.world.accounts.values()
         }
@@ -471,6 +490,81 @@ class LifecycleMachine(RuleBasedStateMachine):
             lambda: self.registry.register_batch(sender, batch, DOC_HASH, claim_keys),
         )
         return multiple(*dict.fromkeys(batch)) if registered else multiple()
+
+    # ───────────── Merkle batches ─────────────
+
+    @rule(
+        actor=actors,
+        batch=st.lists(st.sampled_from(UNIVERSE), min_size=1, max_size=3, unique=True),
+        batch_codes=st.lists(maybe_codes, min_size=3, max_size=3),
+    )
+    def anchor_batch(self, actor: str, batch: list[ItemId], batch_codes: list[str | None]) -> None:
+        """A batch of 1 to 3 leaves, some with claim keys; the same leaves again are refused."""
+        sender = self.account(actor, self.world.accounts["operator"].address)
+        caller = sender.address
+        item_codes = batch_codes[: len(batch)]
+        keys = [
+            b"\x00" * 20 if code is None else bytes.fromhex(claim_key(item, code).address[2:])
+            for item, code in zip(batch, item_codes, strict=True)
+        ]
+        tree = MerkleTree.of_items([item.value for item in batch], keys)
+        brand = self.world.brand_of_operator.get(caller, 0)
+
+        def predict(staged: Staged) -> None:
+            self.require_operator(caller)
+            if tree.root in self.batches:
+                raise Refusal(errors.BatchAlreadyAnchored(root=_hex(tree.root)))
+            staged.emit(
+                "BatchAnchored",
+                root=_hex(tree.root),
+                brandId=brand,
+                operator=caller,
+                docHash=_hex(DOC_HASH),
+                count=len(batch),
+            )
+
+        if self.attempt(
+            predict, lambda: self.registry.anchor_batch(sender, tree.root, len(batch), DOC_HASH)
+        ):
+            self.batches[tree.root] = AnchoredBatch(tree, batch, item_codes, brand, caller)
+
+    @rule(
+        target=items,
+        actor=actors,
+        which=st.integers(0, 7),
+        item=st.sampled_from(UNIVERSE),
+        unknown_root=st.sampled_from((False, False, False, True)),
+    )
+    def activate_batch_item(self, actor: str, which: int, item: ItemId, unknown_root: bool) -> Any:
+        """Anyone activates an item with a proof: its own leaf's if the batch holds it, else
+        leaf 0's (refused); or a proof against a root never anchored."""
+        sender = self.account(actor, None)
+        if not self.batches or unknown_root:
+            root = keccak(b"never anchored")
+            proof = BatchProof(root, 0, None, ())
+            anchored = None
+        else:
+            anchored = list(self.batches.values())[which % len(self.batches)]
+            root = anchored.tree.root
+            index = anchored.items.index(item) if item in anchored.items else 0
+            proof = anchored.proof(index)
+
+        def predict(staged: Staged) -> None:
+            if anchored is None:
+                raise Refusal(errors.UnknownBatch(root=_hex(root)))
+            if item not in anchored.items:
+                raise Refusal(errors.InvalidBatchProof(itemId=item.hex(), root=_hex(root)))
+            self.require_new(staged, item)
+            code = anchored.codes[anchored.items.index(item)]
+            staged.items[item] = ItemModel(
+                item, anchored.brand, anchored.operator, anchored.operator, code=code
+            )
+            staged.emit("BatchItemActivated", item, root=_hex(root))
+
+        activated = self.attempt(
+            predict, lambda: self.registry.activate_batch_item(sender, item, proof)
+        )
+        return multiple(item) if activated else multiple()
 
     # ───────────── custody ─────────────
 

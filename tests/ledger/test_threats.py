@@ -66,8 +66,10 @@ from ledger.contract_errors import (
     RegistryError,
     RenounceDisabled,
     Status,
+    UnknownBatch,
 )
 from ledger.identifiers import ItemId, item_id
+from ledger.merkle import BatchProof
 from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
 from ledger.relay import (
     ForwardRequest,
@@ -287,6 +289,24 @@ PRIVILEGED: dict[str, tuple[Attempt, Expected]] = {
     "applyEpcisEvent": (
         lambda r, s, a: send(r, a, "applyEpcisEvent", s.item.value, 1, a.address, b"\x01" * 32),
         _custodian_of_item,
+    ),
+    # Merkle batches: anchoring is an operator's; activation is anyone's, the proof is the
+    # authority (no anchored root, no activation); a multicall has the rights of its calls.
+    "anchorBatch": (lambda r, s, a: r.anchor_batch(a, b"\x01" * 32, 1), _operator),
+    "activateBatchItem": (
+        lambda r, s, a: r.activate_batch_item(
+            a, s.fresh, BatchProof(b"\x0b" * 32, 0, None, (b"\x0c" * 32,))
+        ),
+        lambda s, caller: (UnknownBatch, {"root": "0x" + "0b" * 32}),
+    ),
+    "multicall": (
+        lambda r, s, a: Transactor(r.w3, r.errors).send(
+            a,
+            r.multicall_call(
+                [r.contract.functions.register(s.fresh.value, b"\x00" * 32, ZERO_ADDRESS)]
+            ),
+        ),
+        _operator,
     ),
     # The item's claim key: a claim signed by any other key names that key.
     "claim": (

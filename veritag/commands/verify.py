@@ -21,12 +21,13 @@ from ledger.chain import connect_rpc
 from ledger.epcis.verify import verify_document
 from ledger.errors import ChainError, ConfigError, VeritagError
 from ledger.identifiers import InvalidDigitalLink, parse_digital_link
+from ledger.merkle import BatchProof
 from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.verify import Verdict, verify_item
 from veritag.session import Session
 
-__all__ = ["EpcisMismatch", "VerificationMismatch", "register"]
+__all__ = ["EpcisMismatch", "VerificationMismatch", "batch_proof_of", "register"]
 
 console = Console()
 
@@ -67,6 +68,15 @@ def verify_command(
     against_api: Annotated[
         str | None, typer.Option("--against-api", help="Compare with this API's answer.")
     ] = None,
+    batch_proof: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch-proof",
+            help="For an item of a Merkle batch not yet moved: its proof (the answer's "
+            "proof.batch, as JSON) to check against the root on chain.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
@@ -89,8 +99,15 @@ def verify_command(
     if parsed.gtin is None or parsed.serial is None:
         raise InvalidDigitalLink(link, "verify needs a GTIN (01) and a serial (21) to name an item")
     registry = registry_from_options(rpc_url, contract, data_dir)
+    api_answer = _api_answer(against_api, link) if against_api else None
+    proof = batch_proof_of(batch_proof, api_answer)
     try:
-        verdict = verify_item(registry, parsed.gtin, parsed.serial)
+        verdict = verify_item(
+            registry,
+            parsed.gtin,
+            parsed.serial,
+            batch_proofs=None if proof is None else (lambda _item: proof),
+        )
     except (BadFunctionCallOutput, ContractLogicError) as exc:
         raise ChainError(
             f"the contract at {registry.address} does not answer like a Veritag registry ({exc})"
@@ -108,7 +125,8 @@ def verify_command(
             f"{verdict.proof.block}, {verdict.proof.seq} event(s) on chain"
         )
     if against_api:
-        differences = compare(summary, _api_answer(against_api, link))
+        assert api_answer is not None  # read above
+        differences = compare(summary, api_answer)
         if differences:
             raise VerificationMismatch(differences)
         console.print(f"[green]✔[/green] {against_api} gives the same answer as the chain")
@@ -160,6 +178,7 @@ def chain_summary(verdict: Verdict) -> dict[str, Any]:
         "contract": verdict.proof.contract,
         "seq": verdict.proof.seq,
         "events": [[seq, tx] for seq, _, tx in verdict.proof.events],
+        "batch_root": None if verdict.batch is None else "0x" + verdict.batch.proof.root.hex(),
     }
 
 
@@ -178,12 +197,38 @@ def compare(chain: dict[str, Any], api: dict[str, Any]) -> list[str]:
             [_object(e).get("seq"), _object(e).get("transaction")]
             for e in _array(proof.get("events"))
         ],
+        "batch_root": _object(proof.get("batch")).get("root"),
     }
     return [
         f"{key}: chain says {chain[key]!r}, API says {api_summary[key]!r}"
         for key in chain
         if chain[key] != api_summary[key]
     ]
+
+
+def batch_proof_of(path: Path | None, api_answer: dict[str, Any] | None) -> BatchProof | None:
+    """The Merkle proof to check: from ``--batch-proof`` or the API's ``proof.batch``. Only
+    the root, index, claim key and siblings are taken; the leaf is recomputed and the root
+    is checked on chain, so a forged proof makes no item genuine."""
+    if path is not None:
+        try:
+            raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the batch proof {path}: {exc}") from None
+    else:
+        raw = _object(_object(_object(api_answer).get("proof")).get("batch")) or None
+    if raw is None:
+        return None
+    try:
+        claim = raw.get("claim_key")
+        return BatchProof(
+            root=bytes.fromhex(str(raw["root"]).removeprefix("0x")),
+            index=int(raw["index"]),
+            claim_key=None if claim is None else Web3.to_checksum_address(str(claim)),
+            siblings=tuple(bytes.fromhex(str(h).removeprefix("0x")) for h in raw["siblings"]),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"the batch proof is malformed ({exc})") from None
 
 
 def _object(value: Any) -> dict[str, Any]:
