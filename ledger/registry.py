@@ -27,6 +27,7 @@ from ledger.identifiers import ItemId, gs1_company_prefix_candidates, validate_c
 from ledger.transactions import Transactor, TxResult
 
 __all__ = [
+    "AGGREGATION_EVENTS",
     "BrandInfo",
     "EpcisStep",
     "Flag",
@@ -57,8 +58,16 @@ ITEM_EVENTS = (
     "StolenReportCleared",
     "ItemDecommissioned",
     "ItemDestroyed",
+    "ContainerCreated",
+    "ItemPacked",
+    "ItemUnpacked",
 )
-"""Events whose first topic is an item id: together they are an item's whole history."""
+"""Events whose first topic is an item id: together they are an item's whole history.
+``ContainerCreated`` is a container's registration (seq 1); a case or pallet is a record
+like an item, whose ids ``ledger.identifiers.container_id`` makes from SSCCs."""
+
+AGGREGATION_EVENTS = ("ItemPacked", "ItemUnpacked")
+"""Events of a record going into (``containerId``) or out of a container."""
 
 EPCIS_RECORD_EVENT = "EpcisEventRecorded"
 """Emitted right after the item event an EPCIS event caused, with the event's hash."""
@@ -81,6 +90,10 @@ class Flag(enum.IntFlag):
     RECALLED = 1
     STOLEN = 2
     CLAIMED = 4
+    CONTAINER = 8
+    """A case or pallet (an SSCC), created by its first ``pack``."""
+    PACKED = 16
+    """Packed in a container: it moves with it until unpacked."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,17 @@ class ItemState:
     consignee: ChecksumAddress | None
     claimable: bool
     registered_while_suspended: bool
+    container: ItemId | None = None
+    """The container (case or pallet) it is packed in directly, or None. While packed,
+    ``custodian``, ``status`` and ``consignee`` are those of its top container."""
+
+    @property
+    def is_container(self) -> bool:
+        return Flag.CONTAINER in self.flags
+
+    @property
+    def packed(self) -> bool:
+        return Flag.PACKED in self.flags
 
     @property
     def recalled(self) -> bool:
@@ -316,6 +340,25 @@ class Registry:
     def cancel_shipment(self, sender: LocalAccount, item: ItemId) -> TxResult:
         return self._send(sender, self._fn.cancelShipment(item.value))
 
+    # ───────────── aggregation ─────────────
+
+    def pack(self, sender: LocalAccount, container: ItemId, items: Sequence[ItemId]) -> TxResult:
+        """Pack items (or cases) into ``container`` (``container_id(sscc)``), creating it on
+        first use; ``sender`` must hold the container and every item."""
+        return self._send(sender, self.pack_call(container, items))
+
+    def unpack(self, sender: LocalAccount, container: ItemId, items: Sequence[ItemId]) -> TxResult:
+        """Take items out of ``container``; its custodian (``sender``) then holds each."""
+        return self._send(sender, self.unpack_call(container, items))
+
+    def pack_call(self, container: ItemId, items: Sequence[ItemId]) -> ContractFunction:
+        """The ``pack`` call, for senders that sign elsewhere (the outbox)."""
+        return cast(ContractFunction, self._fn.pack(container.value, _values(items)))
+
+    def unpack_call(self, container: ItemId, items: Sequence[ItemId]) -> ContractFunction:
+        """The ``unpack`` call, for senders that sign elsewhere (the outbox)."""
+        return cast(ContractFunction, self._fn.unpack(container.value, _values(items)))
+
     # ───────────── status ─────────────
 
     def recall(self, sender: LocalAccount, items: Sequence[ItemId]) -> TxResult:
@@ -384,6 +427,7 @@ class Registry:
             consignee,
             claimable,
             suspended,
+            container,
         ) = raw
         if Status(status) is Status.NONE:
             return None
@@ -399,6 +443,7 @@ class Registry:
             consignee=_address_or_none(consignee),
             claimable=bool(claimable),
             registered_while_suspended=bool(suspended),
+            container=ItemId(bytes(container)) if any(container) else None,
         )
 
     def brand(self, brand_id: int) -> BrandInfo | None:
