@@ -9,15 +9,21 @@ gas of shipping and receiving a pallet does not depend on what it holds.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from web3.types import TxReceipt
 
+from ledger.chain import Chain
 from ledger.contract_errors import (
     BatchSize,
     NestingTooDeep,
@@ -533,3 +539,195 @@ def test_shipping_and_receiving_a_pallet_costs_the_same_for_2_or_200_items(
     assert small == large
     packed_item = state(registry, ItemId((200_000).to_bytes(32, "big")))
     assert packed_item.custodian == roles.distributor.address
+
+
+# ───────────── stateful: each record's custodian follows a Python model ─────────────
+
+
+@dataclass
+class Model:
+    """One record as the contract should see it."""
+
+    holder: str
+    status: Status = Status.ACTIVE
+    shipper: str | None = None
+    parent: ItemId | None = None
+    container: bool = False
+    nested: int = 0
+
+    @property
+    def custodian(self) -> str:
+        return self.shipper if self.status is Status.IN_TRANSIT and self.shipper else self.holder
+
+
+class Refused(Exception):
+    """The model predicts a revert."""
+
+
+PARTIES = ("operator", "distributor", "retailer")
+LOOSE = items(4, start=40)
+CONTAINERS = [container_id(sscc(n)) for n in range(10, 14)]
+RECORDS = [*LOOSE, *CONTAINERS]
+
+
+def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
+    chain: Chain, registry: Registry, roles: Roles
+) -> None:
+    accounts = {name: getattr(roles, name) for name in PARTIES}
+    registry.register_batch(roles.operator, LOOSE)
+    base = chain.snapshot()
+
+    class Aggregation(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            chain.revert(base)
+            self.snapshot = chain.snapshot()
+            self.models: dict[ItemId, Model] = {i: Model(roles.operator.address) for i in LOOSE}
+
+        def teardown(self) -> None:
+            chain.revert(self.snapshot)
+
+        def attempt(
+            self, predict: Callable[[dict[ItemId, Model]], None], call: Callable[[], object]
+        ) -> None:
+            staged = copy.deepcopy(self.models)
+            try:
+                predict(staged)
+            except Refused:
+                with pytest.raises(RegistryError):
+                    call()
+                return
+            call()
+            self.models = staged
+
+        def own(self, staged: dict[ItemId, Model], record: ItemId, actor: str) -> Model:
+            """The record's own slot: known, Active, held by ``actor``, not packed."""
+            model = staged.get(record)
+            if model is None or model.parent is not None or model.status is not Status.ACTIVE:
+                raise Refused
+            if model.holder != actor:
+                raise Refused
+            return model
+
+        @rule(
+            actor=st.sampled_from(PARTIES),
+            box=st.sampled_from(CONTAINERS),
+            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=3),
+        )
+        def pack(self, actor: str, box: ItemId, content: list[ItemId]) -> None:
+            account = accounts[actor]
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                if box in staged:
+                    self.own(staged, box, account.address)
+                else:
+                    staged[box] = Model(account.address, container=True)
+                for record in content:
+                    if record == box:
+                        raise Refused
+                    model = self.own(staged, record, account.address)
+                    if model.container:
+                        if model.nested:
+                            raise Refused
+                        staged[box].nested += 1
+                    model.parent = box
+
+            self.attempt(predict, lambda: registry.pack(account, box, content))
+
+        @rule(
+            actor=st.sampled_from(PARTIES),
+            box=st.sampled_from(CONTAINERS),
+            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=3),
+        )
+        def unpack(self, actor: str, box: ItemId, content: list[ItemId]) -> None:
+            account = accounts[actor]
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                self.own(staged, box, account.address)
+                for record in content:
+                    model = staged.get(record)
+                    if model is None or model.parent != box:
+                        raise Refused
+                    model.parent, model.holder = None, account.address
+                    if model.container:
+                        staged[box].nested -= 1
+
+            self.attempt(predict, lambda: registry.unpack(account, box, content))
+
+        @rule(
+            actor=st.sampled_from(PARTIES),
+            record=st.sampled_from(RECORDS),
+            to=st.sampled_from(PARTIES),
+        )
+        def ship(self, actor: str, record: ItemId, to: str) -> None:
+            account, recipient = accounts[actor], accounts[to].address
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                model = self.own(staged, record, account.address)
+                if recipient == account.address:
+                    raise Refused
+                model.status, model.shipper, model.holder = (
+                    Status.IN_TRANSIT,
+                    account.address,
+                    recipient,
+                )
+
+            self.attempt(predict, lambda: registry.ship(account, record, recipient))
+
+        @rule(actor=st.sampled_from(PARTIES), record=st.sampled_from(RECORDS))
+        def receive(self, actor: str, record: ItemId) -> None:
+            account = accounts[actor]
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                model = staged.get(record)
+                if model is None or model.status is not Status.IN_TRANSIT:
+                    raise Refused
+                if model.holder != account.address:
+                    raise Refused
+                model.status, model.shipper = Status.ACTIVE, None
+
+            self.attempt(predict, lambda: registry.receive(account, record))
+
+        @rule(
+            actor=st.sampled_from(PARTIES),
+            record=st.sampled_from(RECORDS),
+            to=st.sampled_from(PARTIES),
+        )
+        def transfer(self, actor: str, record: ItemId, to: str) -> None:
+            account, recipient = accounts[actor], accounts[to].address
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                model = self.own(staged, record, account.address)
+                if recipient == account.address:
+                    raise Refused
+                model.holder = recipient
+
+            self.attempt(predict, lambda: registry.transfer(account, record, recipient))
+
+        @invariant()
+        def every_record_reads_as_its_top_container(self) -> None:
+            for record in RECORDS:
+                model = self.models.get(record)
+                on_chain = registry.item(record)
+                if model is None:
+                    assert on_chain is None
+                    continue
+                assert on_chain is not None
+                top = model
+                while top.parent is not None:
+                    top = self.models[top.parent]
+                assert (on_chain.custodian, on_chain.status, on_chain.container) == (
+                    top.custodian,
+                    top.status,
+                    model.parent,
+                ), record
+
+    run_state_machine_as_test(
+        Aggregation,
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=15,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
