@@ -200,8 +200,8 @@ interface IProvenanceRegistry {
     event ContainerCreated(bytes32 indexed containerId, address indexed by);
     /// @notice `itemId` (an item or a case) was packed into `containerId`.
     event ItemPacked(bytes32 indexed itemId, bytes32 indexed containerId, uint24 seq);
-    /// @notice `itemId` was taken out of `containerId`; the container's custodian holds it.
-    event ItemUnpacked(bytes32 indexed itemId, bytes32 indexed containerId, uint24 seq);
+    /// @notice `by`, the custodian of `containerId`, took `itemId` out of it and now holds it.
+    event ItemUnpacked(bytes32 indexed itemId, bytes32 indexed containerId, address by, uint24 seq);
 
     // ─────────────────────────── governance ───────────────────────────
 

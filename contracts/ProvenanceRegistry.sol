@@ -417,7 +417,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
             }
             // The item was Active when packed and nothing changes its status while packed.
             uint24 seq = _commit(itemId, item.withHolder(sender).withFlags(item.flags() & ~FLAG_PACKED));
-            emit ItemUnpacked(itemId, containerId, seq);
+            emit ItemUnpacked(itemId, containerId, sender, seq);
         }
         // Cannot underflow: each of these containers was counted when it was packed here.
         if (nested != 0) _nestedContainers[containerId] -= nested;

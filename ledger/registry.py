@@ -36,6 +36,7 @@ __all__ = [
     "OperatorInfo",
     "Registry",
     "Status",
+    "Stay",
 ]
 
 CONTRACT_NAME = "ProvenanceRegistry"
@@ -165,6 +166,19 @@ class ItemEvent:
     event_hash: str | None = None
     """The SHA-256 digest (0x hex) of the captured EPCIS event that caused this item event,
     as recorded on chain next to it; None for an event not applied from EPCIS."""
+    container: ItemId | None = None
+    """Set in :meth:`Registry.travels`: the container whose own event this is, which the
+    item was inside (directly or in a case on it) when it happened."""
+
+
+@dataclass(frozen=True)
+class Stay:
+    """A time an item (or case) spent packed in one container, from :meth:`Registry.stays`."""
+
+    container: ItemId
+    packed: ItemEvent
+    unpacked: ItemEvent | None
+    """None while it is still inside."""
 
 
 class Registry:
@@ -522,6 +536,44 @@ class Registry:
             ]
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
+    def stays(self, item: ItemId, *, block: int | None = None) -> list[Stay]:
+        """Every container ``item`` was packed in directly, in order (from its own events)."""
+        return _stays(self.history(item, block=block))
+
+    def travels(self, item: ItemId, *, block: int | None = None) -> list[ItemEvent]:
+        """The events of the containers that carried ``item`` while it was inside them (its
+        case's and, while the case was on a pallet, the pallet's), each with ``container``
+        set, in chain order. With :meth:`history` it is the item's whole journey; all of it
+        comes from the logs, so anyone can rebuild it."""
+        found = self._travels(item, block, (-1, -1), None, depth=0)
+        return sorted(found, key=_position)
+
+    def _travels(
+        self,
+        record: ItemId,
+        block: int | None,
+        start: tuple[int, int],
+        end: tuple[int, int] | None,
+        *,
+        depth: int,
+    ) -> list[ItemEvent]:
+        found: list[ItemEvent] = []
+        if depth >= _MAX_NESTING:
+            return found
+        for stay in self.stays(record, block=block):
+            since = max(_position(stay.packed), start)
+            until = _position(stay.unpacked) if stay.unpacked else None
+            if end is not None and (until is None or until > end):
+                until = end
+            if until is not None and until <= since:
+                continue
+            for event in self.history(stay.container, block=block):
+                at = _position(event)
+                if at > since and (until is None or at < until):
+                    found.append(replace(event, container=stay.container))
+            found += self._travels(stay.container, block, since, until, depth=depth + 1)
+        return found
+
     def _epcis_records(self, logs: Sequence[LogReceipt]) -> dict[int, str]:
         records: dict[int, str] = {}
         for log in logs:
@@ -564,6 +616,25 @@ class Registry:
             log_index=int(log["logIndex"]),
             args=args,
         )
+
+
+_MAX_NESTING = 2
+"""Containers above an item at most (item → case → pallet), as the contract enforces."""
+
+
+def _position(event: ItemEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
+
+
+def _stays(events: Sequence[ItemEvent]) -> list[Stay]:
+    stays: list[Stay] = []
+    for event in events:
+        if event.name == "ItemPacked":
+            container = ItemId(bytes.fromhex(str(event.args["containerId"])[2:]))
+            stays.append(Stay(container, event, None))
+        elif event.name == "ItemUnpacked" and stays:
+            stays[-1] = replace(stays[-1], unpacked=event)
+    return stays
 
 
 def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[ChecksumAddress, int]:

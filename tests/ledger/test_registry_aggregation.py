@@ -428,7 +428,15 @@ def test_unpack_gives_each_item_to_the_containers_custodian(
     result = registry.unpack(roles.distributor, PALLET, packed[:2])
 
     assert emitted(registry, result.receipt) == [
-        ("ItemUnpacked", {"itemId": g.hex(), "containerId": PALLET.hex(), "seq": 3})
+        (
+            "ItemUnpacked",
+            {
+                "itemId": g.hex(),
+                "containerId": PALLET.hex(),
+                "by": roles.distributor.address,
+                "seq": 3,
+            },
+        )
         for g in packed[:2]
     ]
     for g in packed[:2]:
@@ -731,3 +739,37 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+# ───────────── the journey, from the logs ─────────────
+
+
+def test_travels_lists_the_moves_of_every_container_the_item_was_in_while_inside(
+    registry: Registry, roles: Roles, goods: list[ItemId]
+) -> None:
+    op, dist, shop = roles.operator, roles.distributor, roles.retailer
+    registry.ship(op, goods[1], dist.address)  # the item's own move: not a travel
+    registry.receive(dist, goods[1])
+    registry.pack(op, CASE, goods[:1])
+    registry.pack(op, PALLET, [CASE])
+    registry.ship(op, PALLET, dist.address)
+    registry.receive(dist, PALLET)
+    registry.unpack(dist, PALLET, [CASE])
+    registry.ship(dist, PALLET, shop.address)  # the item is no longer on the pallet
+    registry.transfer(dist, CASE, shop.address)
+    registry.unpack(shop, CASE, goods[:1])
+    registry.transfer(shop, CASE, dist.address)  # the item is no longer in the case
+
+    travels = [(e.name, e.container) for e in registry.travels(goods[0])]
+
+    assert travels == [
+        ("ItemPacked", CASE),
+        ("ItemShipped", PALLET),
+        ("ItemReceived", PALLET),
+        ("ItemUnpacked", CASE),
+        ("CustodyTransferred", CASE),
+    ]
+    assert [(s.container, s.unpacked is not None) for s in registry.stays(goods[0])] == [
+        (CASE, True)
+    ]
+    assert registry.travels(goods[2]) == []
