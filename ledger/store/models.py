@@ -4,7 +4,8 @@
   ``Brand``, ``BrandPrefix``, ``GovernanceEvent``, ``Item``, ``CustodyEvent``, and the
   indexer's bookkeeping ``IndexerCheckpoint`` and ``IndexedBlock``.
 * **The store's own** (never on chain, kept safe by migrations and backups):
-  ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``,
+  ``ItemCode`` (the GTIN and serial behind an item id), ``ContainerCode`` (the SSCC behind
+  a container id), ``ProductDocument`` and ``Scan``,
   the organisations, marketplace, detection and alert tables of
   :mod:`ledger.store.market_models`, and the outbox of :mod:`ledger.store.operation_models`.
 
@@ -29,6 +30,7 @@ __all__ = [
     "OWN_TABLES",
     "Brand",
     "BrandPrefix",
+    "ContainerCode",
     "CustodyEvent",
     "GovernanceEvent",
     "IndexedBlock",
@@ -123,6 +125,10 @@ class Item(SQLModel, table=True):
     registered_while_suspended: bool = False
     last_block: int = Field(sa_type=BigInteger)
     """Block of the item's latest event: its state is final once this block is."""
+    container_id: str | None = Field(default=None, index=True, max_length=HASH_LENGTH)
+    """Aggregation: the container (case or pallet) it is packed in directly. While packed,
+    ``custodian`` and ``status`` are its own record's; its top container's apply (the
+    repository resolves them). A container's own row has brand 0 and the zero operator."""
 
 
 class CustodyEvent(SQLModel, table=True):
@@ -146,6 +152,8 @@ class CustodyEvent(SQLModel, table=True):
     tx_hash: str = Field(max_length=HASH_LENGTH)
     log_index: int
     timestamp: int = Field(sa_type=BigInteger)
+    container_id: str | None = Field(default=None, index=True, max_length=HASH_LENGTH)
+    """Aggregation: the container an ``ItemPacked`` / ``ItemUnpacked`` event names."""
 
 
 class IndexerCheckpoint(SQLModel, table=True):
@@ -186,6 +194,17 @@ class ItemCode(SQLModel, table=True):
     item_id: str = Field(primary_key=True, max_length=HASH_LENGTH)
     gtin: str = Field(max_length=14)
     serial: str = Field(max_length=20)
+    recorded_at: datetime
+
+
+class ContainerCode(SQLModel, table=True):
+    """The SSCC behind a container id (``ledger.identifiers.container_id``); never on chain."""
+
+    __tablename__ = "container_code"
+    __table_args__ = (UniqueConstraint("sscc", name="uq_container_code_sscc"),)
+
+    container_id: str = Field(primary_key=True, max_length=HASH_LENGTH)
+    sscc: str = Field(max_length=18)
     recorded_at: datetime
 
 
@@ -237,5 +256,5 @@ DERIVED_TABLES = (
 )
 """What ``Indexer.rebuild`` clears, children before parents."""
 
-OWN_TABLES = (ItemCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES)
+OWN_TABLES = (ItemCode, ContainerCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES)
 """What no rebuild ever touches."""
