@@ -24,7 +24,17 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
-from veritag.commands import admin, epcis, index, labels, org, serve, simulate, verify
+from veritag.commands import (
+    admin,
+    containers,
+    epcis,
+    index,
+    labels,
+    org,
+    serve,
+    simulate,
+    verify,
+)
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -637,7 +647,7 @@ def demo() -> None:
     run_demo(console)
 
 
-for _commands in (admin, labels, index, org, serve, simulate, verify, epcis):
+for _commands in (admin, labels, index, org, serve, simulate, verify, epcis, containers):
     _commands.register(app)
 
 
