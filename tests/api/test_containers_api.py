@@ -84,9 +84,7 @@ def test_a_pallet_packed_by_the_brand_is_shipped_received_and_unpacked_by_the_re
     assert (state.custodian, state.container) == (demo_roles.retailer.address, None)
 
 
-def test_a_malformed_sscc_in_the_url_is_a_400_problem(
-    client: TestClient, brand_key: str
-) -> None:
+def test_a_malformed_sscc_in_the_url_is_a_400_problem(client: TestClient, brand_key: str) -> None:
     answer = post(
         client, "/v1/containers/123/pack", brand_key, "pal-bad",
         items=[{"gtin": DEMO_GTIN, "serial": "X"}],
@@ -121,3 +119,60 @@ def test_a_retailer_cannot_ship_a_pallet_the_brand_holds(
         f"not allowed to ship container: item {container_id(other).hex()} is held by "
         f"{demo_roles.factory.address}, which is not an account of Some Retailer"
     )
+
+
+def test_a_scan_shows_the_pallet_an_item_is_in_and_the_moves_it_made_in_it(
+    client: TestClient,
+    brand_key: str,
+    custodian_key: str,
+    demo_roles: DemoRoles,
+    run_submitter: Callable[[], None],
+) -> None:
+    pallet = sscc(7003)
+    link = f"https://id.gs1.org/00/{pallet}"
+    items = [{"gtin": DEMO_GTIN, "serial": "PAL-SCAN"}]
+    post(client, "/v1/items/register", brand_key, "scan-reg", items=items)
+    run_submitter()
+    post(client, f"/v1/containers/{pallet}/pack", brand_key, "scan-pack", items=items)
+    run_submitter()
+    post(
+        client, f"/v1/containers/{pallet}/ship", brand_key, "scan-ship",
+        to=demo_roles.retailer.address,
+    )  # fmt: skip
+    run_submitter()
+
+    body = client.get(f"/01/{DEMO_GTIN}/21/PAL-SCAN", headers={"accept": "application/json"})
+    verdict = body.json()
+
+    assert verdict["verdict"] == "authentic"
+    assert verdict["item"]["status"] == "in_transit"
+    assert verdict["containers"] == [
+        {"container_id": container_id(pallet).hex(), "sscc": pallet, "link": link, "current": True}
+    ]
+    steps = [(s["event"], (s.get("container") or {}).get("sscc")) for s in verdict["custody"]]
+    assert steps == [
+        ("BatchItemRegistered", None),
+        ("ItemPacked", None),
+        ("ItemShipped", pallet),
+    ]
+    assert [e["seq"] for e in verdict["proof"]["events"]] == [1, 2]  # the item's own events
+
+    page = client.get(f"/01/{DEMO_GTIN}/21/PAL-SCAN", headers={"accept": "text/html"})
+    assert f'<a href="{link}">SSCC {pallet}</a>' in page.text
+    assert 'data-testid="via-container"' in page.text
+
+    post(client, f"/v1/containers/{pallet}/receive", custodian_key, "scan-recv")
+    run_submitter()
+    post(client, f"/v1/containers/{pallet}/unpack", custodian_key, "scan-unpack", items=items)
+    run_submitter()
+    after = client.get(
+        f"/01/{DEMO_GTIN}/21/PAL-SCAN", headers={"accept": "application/json"}
+    ).json()
+    assert after["containers"] == [
+        {"container_id": container_id(pallet).hex(), "sscc": pallet, "link": link, "current": False}
+    ]
+    assert [s["event"] for s in after["custody"]][-3:] == [
+        "ItemShipped",
+        "ItemReceived",
+        "ItemUnpacked",
+    ]
