@@ -377,7 +377,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
             if (box.flags() & FLAG_CONTAINER == 0) revert NotAContainer(containerId);
             _movable(containerId, Status.Active, sender);
         }
-        uint256 nested;
+        uint256 nested = 0;
         for (uint256 i; i < itemIds.length; ++i) {
             bytes32 itemId = itemIds[i];
             if (itemId == containerId) revert NestingTooDeep(itemId);
@@ -403,7 +403,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         if (_movable(containerId, Status.Active, sender).flags() & FLAG_CONTAINER == 0) {
             revert NotAContainer(containerId);
         }
-        uint256 nested;
+        uint256 nested = 0;
         for (uint256 i; i < itemIds.length; ++i) {
             bytes32 itemId = itemIds[i];
             if (_parents[itemId] != containerId) revert NotInContainer(itemId, containerId);
