@@ -176,3 +176,29 @@ def test_a_scan_shows_the_pallet_an_item_is_in_and_the_moves_it_made_in_it(
         "ItemReceived",
         "ItemUnpacked",
     ]
+
+
+def test_a_pallets_epcis_history_names_it_by_its_sscc_urn(
+    client: TestClient, brand_key: str, run_submitter: Callable[[], None]
+) -> None:
+    pallet = sscc(7004)
+    items = [{"gtin": DEMO_GTIN, "serial": "PAL-EPCIS"}]
+    post(client, "/v1/items/register", brand_key, "epcis-reg", items=items)
+    run_submitter()
+    post(client, f"/v1/containers/{pallet}/pack", brand_key, "epcis-pack", items=items)
+    run_submitter()
+
+    document = client.get(f"/v1/epcis/containers/{pallet}")
+    missing = client.get(f"/v1/epcis/containers/{sscc(7005)}")
+
+    assert document.status_code == 200
+    assert document.headers["content-type"] == "application/ld+json"
+    assert document.json()["epcisBody"]["eventList"] == []  # created, nothing moved yet
+    assert missing.status_code == 404
+    item = client.get(f"/v1/epcis/items/{DEMO_GTIN}/PAL-EPCIS").json()
+    packed = item["epcisBody"]["eventList"][-1]
+    assert (packed["type"], packed["bizStep"], packed["parentID"]) == (
+        "AggregationEvent",
+        "packing",
+        f"urn:epc:id:sscc:0614141.0{7004:09d}",
+    )
