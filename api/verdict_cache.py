@@ -29,12 +29,13 @@ from web3.exceptions import Web3Exception
 from ledger.chain import with_timeout
 from ledger.contract_errors import Status
 from ledger.errors import ChainError
-from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
+from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.registry import Flag, ItemState, Registry
+from ledger.store.containers import MAX_NESTING, Containers
 from ledger.store.derive import REGISTRATION_EVENTS
 from ledger.store.repository import Store
 from ledger.store.schemas import CustodyEventRead, ItemRead
-from ledger.verify import CustodyStep, Proof, Verdict, judge, verify_item
+from ledger.verify import ContainerLink, CustodyStep, Proof, Verdict, judge, verify_item
 
 __all__ = [
     "CHAIN_TIMEOUT",
@@ -175,6 +176,11 @@ def indexed_verdict(
     state = None if row is None else _state(ident, row)
     prefix_owner = store.brand_of_gtin(gtin)
     kind, reasons = judge(state, prefix_owner, gtin, len(history))
+    travels = Containers(store.engine).travels(ident.hex()) if row is not None else []
+    journey = sorted(
+        [*((e, None) for e in history), *((e, e.container_id) for e in travels)],
+        key=lambda pair: (pair[0].block_number, pair[0].log_index),
+    )
     return Verdict(
         kind,
         tuple(reasons),
@@ -183,7 +189,7 @@ def indexed_verdict(
         ident,
         state.brand_id if state else prefix_owner,
         state,
-        tuple(_step(event, row.operator) for event in history) if row is not None else (),
+        tuple(_step(event, row.operator, via) for event, via in journey) if row is not None else (),
         Proof(
             chain_id=chain_id,
             contract=contract,
@@ -192,6 +198,25 @@ def indexed_verdict(
             events=tuple((e.seq, e.block_number, e.tx_hash) for e in history),
         ),
         doc_hash=None if row is None else row.doc_hash,
+        containers=_containers(store, row, travels),
+    )
+
+
+def _containers(
+    store: Store, row: ItemRead | None, travels: list[CustodyEventRead]
+) -> tuple[ContainerLink, ...]:
+    """As ``ledger.verify`` answers from the chain: the containers it is in now, innermost
+    first, then the others it travelled in."""
+    now: list[str] = []
+    parent = None if row is None else row.container_id
+    while parent is not None and len(now) < MAX_NESTING:
+        now.append(parent)
+        above = store.item(parent)
+        parent = None if above is None else above.container_id
+    before = [c for c in dict.fromkeys(str(e.container_id) for e in travels) if c not in now]
+    return (
+        *(ContainerLink(c, current=True) for c in now),
+        *(ContainerLink(c, current=False) for c in before),
     )
 
 
@@ -208,6 +233,7 @@ def _state(ident: ItemId, row: ItemRead) -> ItemState:
         consignee=None if row.consignee is None else to_checksum_address(row.consignee),
         claimable=False,  # the index does not hold claim keys; no answer shows it
         registered_while_suspended=row.registered_while_suspended,
+        container=None if row.container_id is None else parse_item_id(row.container_id),
     )
 
 
@@ -215,7 +241,7 @@ _MOVES = frozenset({"ItemShipped", "CustodyTransferred"})
 _RECEIPTS = frozenset({"ItemReceived", "ShipmentCancelled", "ItemClaimed"})
 
 
-def _step(event: CustodyEventRead, operator: str) -> CustodyStep:
+def _step(event: CustodyEventRead, operator: str, via: str | None = None) -> CustodyStep:
     """An indexed event as ``ledger.verify`` tells it from the logs: a registration is *to*
     its operator, a move *from* → *to*, a receipt, call-back or claim *to* whoever now
     holds it, anything else *by* whoever acted."""
@@ -236,4 +262,5 @@ def _step(event: CustodyEventRead, operator: str) -> CustodyStep:
         time=event.timestamp,
         block=event.block_number,
         transaction=event.tx_hash,
+        container=via,
     )

@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
+from api.verdict_cache import indexed_verdict
 from ledger.identifiers import check_digit, container_id, item_id
 from ledger.registry import Registry
 from ledger.store import Store
 from ledger.store.containers import Containers
+from ledger.verify import ContainerLink, verify_item
 from tests.api.conftest import auth
 from veritag.demo_seed import DEMO_GTIN, DemoRoles
 
@@ -202,3 +204,48 @@ def test_a_pallets_epcis_history_names_it_by_its_sscc_urn(
         "packing",
         f"urn:epc:id:sscc:0614141.0{7004:09d}",
     )
+
+
+def test_the_index_answers_a_packed_items_journey_as_the_chain_does(
+    client: TestClient,
+    brand_key: str,
+    demo_roles: DemoRoles,
+    api_registry: Registry,
+    store: Store,
+    run_submitter: Callable[[], None],
+) -> None:
+    case, pallet = sscc(7006), sscc(7007)
+    items = [{"gtin": DEMO_GTIN, "serial": "PAL-NEST"}]
+    post(client, "/v1/items/register", brand_key, "nest-reg", items=items)
+    run_submitter()
+    post(client, f"/v1/containers/{case}/pack", brand_key, "nest-case", items=items)
+    run_submitter()
+    post(client, f"/v1/containers/{pallet}/pack", brand_key, "nest-pal", items=[{"sscc": case}])
+    run_submitter()
+    post(
+        client, f"/v1/containers/{pallet}/ship", brand_key, "nest-ship",
+        to=demo_roles.retailer.address,
+    )  # fmt: skip
+    run_submitter()
+
+    on_chain = verify_item(api_registry, DEMO_GTIN, "PAL-NEST")
+    indexed = indexed_verdict(
+        store, DEMO_GTIN, "PAL-NEST", chain_id=api_registry.chain_id, contract=api_registry.address
+    )
+
+    assert on_chain.containers == (
+        ContainerLink(container_id(case).hex(), current=True),
+        ContainerLink(container_id(pallet).hex(), current=True),
+    )
+    assert indexed.containers == on_chain.containers
+    assert [(s.event, s.container, s.transaction) for s in indexed.custody] == [
+        (s.event, s.container, s.transaction) for s in on_chain.custody
+    ]
+    assert [s.event for s in on_chain.custody] == [
+        "BatchItemRegistered",
+        "ItemPacked",
+        "ItemPacked",  # the case onto the pallet
+        "ItemShipped",  # the pallet
+    ]
+    assert on_chain.state is not None
+    assert (on_chain.state.status.name, indexed.verdict) == ("IN_TRANSIT", on_chain.verdict)
