@@ -457,6 +457,7 @@ def item_show(
             "flags": [(f.name or "").lower() for f in type(state.flags) if f in state.flags],
             "custodian": state.custodian,
             "consignee": state.consignee,
+            "container": state.container.hex() if state.container else None,
             "brand_id": state.brand_id,
             "seq": state.seq,
             "registered_while_suspended": state.registered_while_suspended,

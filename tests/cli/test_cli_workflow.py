@@ -250,6 +250,7 @@ def test_cli_packs_a_pallet_ships_it_and_unpacks_it(cli: Cli) -> None:
     )
     address = dict(line.split() for line in listed.ok().stdout.splitlines())
     assert inside.json()["custodian"] == address["shop"]  # the pallet's, as it travelled
+    assert inside.json()["container"] is not None
     assert "active, held by" in shown.ok().stdout
     assert "ItemShipped" in shown.stdout
 
