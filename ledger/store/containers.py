@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from ledger.errors import InvalidRecord, VeritagError
 from ledger.identifiers import container_id, validate_sscc
+from ledger.registry import Flag
 from ledger.store.database import session
 from ledger.store.models import ContainerCode, CustodyEvent, IndexerCheckpoint, Item
 from ledger.store.schemas import CustodyEventRead
@@ -30,9 +31,11 @@ _STATE_COLUMNS = ("custodian", "consignee", "status")
 
 
 def top_container_state(db: Session, row: Item) -> dict[str, Any]:
-    """The custodian, consignee and status a packed item takes from its top container
-    (nothing for an item that is not packed, or whose container is not indexed)."""
+    """The custodian, consignee and status a packed item takes from its top container, and
+    its flags with the containers' STOLEN flag, as ``getItem`` answers (nothing for an item
+    that is not packed, or whose container is not indexed)."""
     top: Item | None = None
+    inherited = 0
     parent = row.container_id
     for _ in range(MAX_NESTING):
         if parent is None:
@@ -41,9 +44,10 @@ def top_container_state(db: Session, row: Item) -> dict[str, Any]:
         if found is None:
             break
         top, parent = found, found.container_id
+        inherited |= found.flags & Flag.STOLEN
     if top is None:
         return {}
-    return {name: getattr(top, name) for name in _STATE_COLUMNS}
+    return {**{name: getattr(top, name) for name in _STATE_COLUMNS}, "flags": row.flags | inherited}
 
 
 def travels(db: Session, item_id: str) -> list[CustodyEventRead]:

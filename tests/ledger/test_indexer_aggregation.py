@@ -67,6 +67,20 @@ def test_the_store_resolves_packed_items_to_their_top_container_as_the_chain_doe
     assert (pallet.brand_id, pallet.flags, pallet.container_id) == (0, 8, None)
 
 
+def test_a_pallet_reported_stolen_shows_its_items_stolen_in_the_store_too(
+    registry: Registry, roles: Roles, engine: Engine
+) -> None:
+    _journey(registry, roles)
+    registry.report_stolen(roles.distributor, PALLET)
+
+    Indexer(registry, engine).sync()
+
+    assert_store_equals_chain(Store(engine), registry, RECORDS)
+    item = Store(engine).item(GOODS[0])
+    assert item is not None
+    assert item.flags == 16 | 2  # packed, and stolen with its pallet
+
+
 def test_unpacking_is_indexed_and_the_journey_matches_the_chains(
     registry: Registry, roles: Roles, engine: Engine
 ) -> None:
