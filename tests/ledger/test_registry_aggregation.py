@@ -15,12 +15,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from web3.types import TxReceipt
 
 from ledger.chain import Chain
@@ -562,10 +569,23 @@ class Model:
     parent: ItemId | None = None
     container: bool = False
     nested: int = 0
+    stolen: bool = False
+    recalled: bool = False
 
     @property
     def custodian(self) -> str:
         return self.shipper if self.status is Status.IN_TRANSIT and self.shipper else self.holder
+
+    @property
+    def frozen(self) -> bool:
+        return self.stolen or self.recalled
+
+    @property
+    def flags(self) -> Flag:
+        flags = Flag.CONTAINER if self.container else Flag(0)
+        flags |= Flag.PACKED if self.parent is not None else Flag(0)
+        flags |= Flag.STOLEN if self.stolen else Flag(0)
+        return flags | (Flag.RECALLED if self.recalled else Flag(0))
 
 
 class Refused(Exception):
@@ -573,6 +593,8 @@ class Refused(Exception):
 
 
 PARTIES = ("operator", "distributor", "retailer")
+ACTORS = st.sampled_from((*PARTIES, "needed", "needed", "needed"))
+"""Who attempts a rule: a party, or (mostly) the one the rule needs, so sequences go places."""
 LOOSE = items(4, start=40)
 CONTAINERS = [container_id(sscc(n)) for n in range(10, 14)]
 RECORDS = [*LOOSE, *CONTAINERS]
@@ -595,6 +617,17 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
         def teardown(self) -> None:
             chain.revert(self.snapshot)
 
+        @initialize()
+        def pack_a_case_onto_a_pallet(self) -> None:
+            """Start from item → case → pallet, so every example meets nesting."""
+            case, pallet = CONTAINERS[0], CONTAINERS[1]
+            registry.pack(roles.operator, case, LOOSE[:2])
+            registry.pack(roles.operator, pallet, [case])
+            for record in LOOSE[:2]:
+                self.models[record].parent = case
+            self.models[case] = Model(roles.operator.address, parent=pallet, container=True)
+            self.models[pallet] = Model(roles.operator.address, container=True, nested=1)
+
         def attempt(
             self, predict: Callable[[dict[ItemId, Model]], None], call: Callable[[], object]
         ) -> None:
@@ -608,22 +641,39 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
             call()
             self.models = staged
 
+        def account(self, actor: str, *records: ItemId, consignee: bool = False) -> LocalAccount:
+            """The party named, or for ``needed`` whoever holds (is shipped) the first record
+            known of ``records``."""
+            if actor != "needed":
+                return accounts[actor]
+            for record in records:
+                model = self.models.get(record)
+                if model is not None:
+                    top = model
+                    while top.parent is not None:
+                        top = self.models[top.parent]
+                    address = top.holder if consignee else top.custodian
+                    return next(a for a in accounts.values() if a.address == address)
+            return roles.operator
+
         def own(self, staged: dict[ItemId, Model], record: ItemId, actor: str) -> Model:
-            """The record's own slot: known, Active, held by ``actor``, not packed."""
+            """The record's own slot: known, Active, held by ``actor``, not packed, not frozen."""
             model = staged.get(record)
             if model is None or model.parent is not None or model.status is not Status.ACTIVE:
+                raise Refused
+            if model.frozen:
                 raise Refused
             if model.holder != actor:
                 raise Refused
             return model
 
         @rule(
-            actor=st.sampled_from(PARTIES),
+            actor=ACTORS,
             box=st.sampled_from(CONTAINERS),
-            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=3),
+            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=2, unique=True),
         )
         def pack(self, actor: str, box: ItemId, content: list[ItemId]) -> None:
-            account = accounts[actor]
+            account = self.account(actor, box, *content)
 
             def predict(staged: dict[ItemId, Model]) -> None:
                 if box in staged:
@@ -643,12 +693,12 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
             self.attempt(predict, lambda: registry.pack(account, box, content))
 
         @rule(
-            actor=st.sampled_from(PARTIES),
+            actor=ACTORS,
             box=st.sampled_from(CONTAINERS),
-            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=3),
+            content=st.lists(st.sampled_from(RECORDS), min_size=1, max_size=2, unique=True),
         )
         def unpack(self, actor: str, box: ItemId, content: list[ItemId]) -> None:
-            account = accounts[actor]
+            account = self.account(actor, box)
 
             def predict(staged: dict[ItemId, Model]) -> None:
                 self.own(staged, box, account.address)
@@ -663,12 +713,12 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
             self.attempt(predict, lambda: registry.unpack(account, box, content))
 
         @rule(
-            actor=st.sampled_from(PARTIES),
+            actor=ACTORS,
             record=st.sampled_from(RECORDS),
             to=st.sampled_from(PARTIES),
         )
         def ship(self, actor: str, record: ItemId, to: str) -> None:
-            account, recipient = accounts[actor], accounts[to].address
+            account, recipient = self.account(actor, record), accounts[to].address
 
             def predict(staged: dict[ItemId, Model]) -> None:
                 model = self.own(staged, record, account.address)
@@ -682,27 +732,27 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
 
             self.attempt(predict, lambda: registry.ship(account, record, recipient))
 
-        @rule(actor=st.sampled_from(PARTIES), record=st.sampled_from(RECORDS))
+        @rule(actor=ACTORS, record=st.sampled_from(RECORDS))
         def receive(self, actor: str, record: ItemId) -> None:
-            account = accounts[actor]
+            account = self.account(actor, record, consignee=True)
 
             def predict(staged: dict[ItemId, Model]) -> None:
                 model = staged.get(record)
                 if model is None or model.status is not Status.IN_TRANSIT:
                     raise Refused
-                if model.holder != account.address:
+                if model.holder != account.address or model.frozen:
                     raise Refused
                 model.status, model.shipper = Status.ACTIVE, None
 
             self.attempt(predict, lambda: registry.receive(account, record))
 
         @rule(
-            actor=st.sampled_from(PARTIES),
+            actor=ACTORS,
             record=st.sampled_from(RECORDS),
             to=st.sampled_from(PARTIES),
         )
         def transfer(self, actor: str, record: ItemId, to: str) -> None:
-            account, recipient = accounts[actor], accounts[to].address
+            account, recipient = self.account(actor, record), accounts[to].address
 
             def predict(staged: dict[ItemId, Model]) -> None:
                 model = self.own(staged, record, account.address)
@@ -711,6 +761,36 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
                 model.holder = recipient
 
             self.attempt(predict, lambda: registry.transfer(account, record, recipient))
+
+        @rule(
+            actor=ACTORS,
+            record=st.sampled_from(RECORDS),
+            stolen=st.booleans(),
+        )
+        def report_or_clear_stolen(self, actor: str, record: ItemId, stolen: bool) -> None:
+            account = self.account(actor, record)
+
+            def predict(staged: dict[ItemId, Model]) -> None:
+                model = staged.get(record)
+                if model is None or model.parent is not None:
+                    raise Refused
+                if model.custodian != account.address or model.stolen == stolen:
+                    raise Refused
+                model.stolen = stolen
+
+            report = registry.report_stolen if stolen else registry.clear_stolen
+            self.attempt(predict, lambda: report(account, record))
+
+        @rule(record=st.sampled_from(RECORDS), recalled=st.booleans())
+        def recall_or_lift(self, record: ItemId, recalled: bool) -> None:
+            def predict(staged: dict[ItemId, Model]) -> None:
+                model = staged.get(record)
+                if model is None or model.container or model.recalled == recalled:
+                    raise Refused
+                model.recalled = recalled  # packed or not: the brand's right
+
+            action = registry.recall if recalled else registry.lift_recall
+            self.attempt(predict, lambda: action(roles.brand_admin, [record]))
 
         @invariant()
         def every_record_reads_as_its_top_container(self) -> None:
@@ -721,20 +801,22 @@ def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
                     assert on_chain is None
                     continue
                 assert on_chain is not None
-                top = model
+                top, flags = model, model.flags
                 while top.parent is not None:
                     top = self.models[top.parent]
-                assert (on_chain.custodian, on_chain.status, on_chain.container) == (
-                    top.custodian,
-                    top.status,
-                    model.parent,
-                ), record
+                    flags |= Flag.STOLEN if top.stolen else Flag(0)
+                assert (
+                    on_chain.custodian,
+                    on_chain.status,
+                    on_chain.container,
+                    on_chain.flags,
+                ) == (top.custodian, top.status, model.parent, flags), record
 
     run_state_machine_as_test(
         Aggregation,
         settings=settings(
-            max_examples=8,
-            stateful_step_count=15,
+            max_examples=10,
+            stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
