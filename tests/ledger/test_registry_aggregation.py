@@ -603,7 +603,7 @@ RECORDS = [*LOOSE, *CONTAINERS]
 def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
     chain: Chain, registry: Registry, roles: Roles
 ) -> None:
-    accounts = {name: getattr(roles, name) for name in PARTIES}
+    accounts: dict[str, LocalAccount] = {name: getattr(roles, name) for name in PARTIES}
     registry.register_batch(roles.operator, LOOSE)
     base = chain.snapshot()
 
