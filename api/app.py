@@ -17,6 +17,7 @@ from api.ratelimit import (
     RateLimits,
 )
 from api.routes import (
+    containers,
     epcis,
     items,
     listings,
@@ -87,8 +88,8 @@ def create_app(
         app.include_router(meta.demo_router)
     app.include_router(scan.router)
     for module in (
-        listings, sellers, risk, reports, sites, webhooks, metrics, items, operations, relay,
-        epcis,
+        listings, sellers, risk, reports, sites, webhooks, metrics, items, containers,
+        operations, relay, epcis,
     ):  # fmt: skip
         app.include_router(module.router)
     return app

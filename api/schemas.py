@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "BrandPublic",
+    "ContainerPublic",
     "CustodyStepPublic",
     "ItemPublic",
     "ProofEventPublic",
@@ -40,6 +41,15 @@ class BrandPublic(BaseModel):
     name: str | None
 
 
+class ContainerPublic(BaseModel):
+    """A case or pallet (GS1 SSCC) the item is in, or travelled in."""
+
+    container_id: str = Field(description='`keccak256("00/" + sscc)`, its key on chain.')
+    sscc: str | None = Field(description="The SSCC, when the service knows it (never on chain).")
+    link: str | None = Field(description="The SSCC's GS1 Digital Link, `…/00/{sscc}`.")
+    current: bool = Field(description="The item is inside it now.")
+
+
 class CustodyStepPublic(BaseModel):
     seq: int
     event: str
@@ -49,6 +59,11 @@ class CustodyStepPublic(BaseModel):
     time: datetime
     block: int
     transaction: str
+    container: ContainerPublic | None = Field(
+        default=None,
+        description="Present when this is a case's or pallet's own event, which moved the "
+        "item inside it; `seq` is then the container's.",
+    )
 
 
 class ProofEventPublic(BaseModel):
@@ -106,6 +121,11 @@ class VerdictPublic(BaseModel):
     item: ItemPublic
     brand: BrandPublic | None
     custody: list[CustodyStepPublic]
+    containers: list[ContainerPublic] = Field(
+        default_factory=list,
+        description="Cases and pallets: the ones it is in now (innermost first), then the "
+        "ones it travelled in. Empty for an item never packed.",
+    )
     proof: ProofPublic
     scan: ScanStatsPublic
     stale: bool = Field(

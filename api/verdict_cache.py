@@ -29,14 +29,16 @@ from web3.exceptions import Web3Exception
 from ledger.chain import with_timeout
 from ledger.contract_errors import Status
 from ledger.errors import ChainError
-from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
+from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.registry import BatchInfo, Flag, ItemState, Registry
+from ledger.store.containers import MAX_NESTING, Containers
 from ledger.store.derive import REGISTRATION_EVENTS
 from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.repository import Store
 from ledger.store.schemas import CustodyEventRead, ItemRead
 from ledger.verify import (
     BatchEvidence,
+    ContainerLink,
     CustodyStep,
     Proof,
     Verdict,
@@ -198,6 +200,11 @@ def indexed_verdict(
     kind, reasons = judge(state, prefix_owner, gtin, len(history))
     if evidence is not None and kind is VerdictKind.AUTHENTIC:
         reasons = [batch_registered_reason(evidence)]
+    travels = Containers(store.engine).travels(ident.hex()) if row is not None else []
+    journey = sorted(
+        [*((e, None) for e in history), *((e, e.container_id) for e in travels)],
+        key=lambda pair: (pair[0].block_number, pair[0].log_index),
+    )
     return Verdict(
         kind,
         tuple(reasons),
@@ -206,7 +213,7 @@ def indexed_verdict(
         ident,
         state.brand_id if state else prefix_owner,
         state,
-        tuple(_step(event, row.operator) for event in history) if row is not None else (),
+        tuple(_step(event, row.operator, via) for event, via in journey) if row is not None else (),
         Proof(
             chain_id=chain_id,
             contract=contract,
@@ -216,6 +223,7 @@ def indexed_verdict(
         ),
         doc_hash=evidence.doc_hash if evidence else (None if row is None else row.doc_hash),
         batch=evidence,
+        containers=_containers(store, row, travels),
     )
 
 
@@ -252,6 +260,24 @@ def _leaf_state(ident: ItemId, evidence: BatchEvidence, brand_suspended_from: in
     )
 
 
+def _containers(
+    store: Store, row: ItemRead | None, travels: list[CustodyEventRead]
+) -> tuple[ContainerLink, ...]:
+    """As ``ledger.verify`` answers from the chain: the containers it is in now, innermost
+    first, then the others it travelled in."""
+    now: list[str] = []
+    parent = None if row is None else row.container_id
+    while parent is not None and len(now) < MAX_NESTING:
+        now.append(parent)
+        above = store.item(parent)
+        parent = None if above is None else above.container_id
+    before = [c for c in dict.fromkeys(str(e.container_id) for e in travels) if c not in now]
+    return (
+        *(ContainerLink(c, current=True) for c in now),
+        *(ContainerLink(c, current=False) for c in before),
+    )
+
+
 def _state(ident: ItemId, row: ItemRead) -> ItemState:
     return ItemState(
         item_id=ident,
@@ -265,6 +291,7 @@ def _state(ident: ItemId, row: ItemRead) -> ItemState:
         consignee=None if row.consignee is None else to_checksum_address(row.consignee),
         claimable=False,  # the index does not hold claim keys; no answer shows it
         registered_while_suspended=row.registered_while_suspended,
+        container=None if row.container_id is None else parse_item_id(row.container_id),
     )
 
 
@@ -272,7 +299,7 @@ _MOVES = frozenset({"ItemShipped", "CustodyTransferred"})
 _RECEIPTS = frozenset({"ItemReceived", "ShipmentCancelled", "ItemClaimed"})
 
 
-def _step(event: CustodyEventRead, operator: str) -> CustodyStep:
+def _step(event: CustodyEventRead, operator: str, via: str | None = None) -> CustodyStep:
     """An indexed event as ``ledger.verify`` tells it from the logs: a registration is *to*
     its operator, a move *from* → *to*, a receipt, call-back or claim *to* whoever now
     holds it, anything else *by* whoever acted."""
@@ -293,4 +320,5 @@ def _step(event: CustodyEventRead, operator: str) -> CustodyStep:
         time=event.timestamp,
         block=event.block_number,
         transaction=event.tx_hash,
+        container=via,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from api.schemas import (
     BatchProofPublic,
     BrandPublic,
+    ContainerPublic,
     CustodyStepPublic,
     ItemPublic,
     ProofEventPublic,
@@ -19,7 +20,9 @@ from api.schemas import (
 )
 from api.services import Services
 from ledger.detect import CLONE_SIGNAL_CODES
+from ledger.identifiers import sscc_digital_link
 from ledger.registry import Flag
+from ledger.store.containers import Containers
 from ledger.store.documents import document_hash
 from ledger.store.signals import StoredSignal, signal_reasons
 from ledger.verify import BatchEvidence, Verdict, VerdictKind
@@ -49,6 +52,7 @@ def public_verdict(
     product = _product(verdict, services, reasons)
     reasons.extend(ReasonPublic(code=r.code, message=r.message) for r in signal_reasons(signals))
     state = verdict.state
+    containers = _containers(verdict, services)
     kind = verdict.verdict
     if kind is VerdictKind.AUTHENTIC and any(r.code in _DOUBTS for r in reasons):
         kind = VerdictKind.SUSPECT
@@ -80,8 +84,13 @@ def public_verdict(
                 time=datetime.fromtimestamp(s.time, UTC),
                 block=s.block,
                 transaction=s.transaction,
+                container=containers.get(s.container) if s.container else None,
             )
             for s in verdict.custody
+        ],
+        containers=[
+            containers[c.container_id].model_copy(update={"current": c.current})
+            for c in verdict.containers
         ],
         proof=ProofPublic(
             chain_id=verdict.proof.chain_id,
@@ -118,6 +127,25 @@ def _batch(verdict: Verdict, evidence: BatchEvidence) -> BatchProofPublic:
         anchor_block=evidence.anchor_block,
         anchor_transaction=evidence.anchor_tx,
     )
+
+
+def _containers(verdict: Verdict, services: Services) -> dict[str, ContainerPublic]:
+    """Every container the verdict names, with its SSCC and Digital Link when the store
+    knows the SSCC (it never goes on chain)."""
+    ids = {c.container_id for c in verdict.containers}
+    ids |= {s.container for s in verdict.custody if s.container}
+    if not ids:
+        return {}
+    ssccs = Containers(services.store.engine).ssccs(ids) if services.store is not None else {}
+    return {
+        c: ContainerPublic(
+            container_id=c,
+            sscc=ssccs.get(c),
+            link=sscc_digital_link(ssccs[c]) if c in ssccs else None,
+            current=False,
+        )
+        for c in sorted(ids)
+    }
 
 
 def _stale_reason(block: int) -> ReasonPublic:

@@ -16,6 +16,8 @@ pragma solidity ^0.8.24;
 ///      Flags (a bit set): RECALLED = 1 (set by the brand) and STOLEN = 2 (set by the
 ///      custodian) freeze the item: while either is set it cannot be moved, sold or claimed.
 ///      CLAIMED = 4 marks an item a consumer has claimed; its custodian is its owner.
+///      CONTAINER = 8 marks a case or pallet (see Aggregation below); PACKED = 16 marks a
+///      record packed into a container.
 ///
 ///      Every state change of an item emits exactly one item event carrying `seq`, the
 ///      item's on-chain sequence number after the change (registration is 1). An index that
@@ -53,6 +55,8 @@ interface IProvenanceRegistry {
         address consignee;
         bool claimable;
         bool registeredWhileSuspended;
+        /// @dev Aggregation: the container `itemId` is packed in directly, or zero.
+        bytes32 container;
     }
 
     // ───────────────────────────── errors ─────────────────────────────
@@ -114,6 +118,21 @@ interface IProvenanceRegistry {
     /// @notice `step` takes no party, but `party` was given.
     error UnexpectedParty(EpcisStep step, address party);
 
+    // ─────────────────────── errors: aggregation ──────────────────────
+
+    /// @notice `itemId` is packed in `containerId`: it moves with it until it is unpacked.
+    error PackedItem(bytes32 itemId, bytes32 containerId);
+    /// @notice `itemId` is a container (case or pallet): it has no brand, cannot be sold,
+    ///         claimed, recalled or retired.
+    error IsContainer(bytes32 itemId);
+    /// @notice `containerId` is registered as an item, not as a container.
+    error NotAContainer(bytes32 containerId);
+    /// @notice `itemId` is not packed in `containerId`.
+    error NotInContainer(bytes32 itemId, bytes32 containerId);
+    /// @notice Packing container `itemId` would put more than two levels of containers
+    ///         above an item (item → case → pallet), or put a container inside itself.
+    error NestingTooDeep(bytes32 itemId);
+
     // ───────────────────────────── events ─────────────────────────────
 
     /// @notice A brand was admitted by the registry admin.
@@ -173,6 +192,16 @@ interface IProvenanceRegistry {
     ///         event hash ID is `ni:///sha-256;{eventHash}?ver=CBV2.0`. Emitted right after
     ///         that item event, in the same call.
     event EpcisEventRecorded(bytes32 indexed itemId, uint24 seq, bytes32 eventHash);
+
+    // ─────────────────────── events: aggregation ──────────────────────
+
+    /// @notice `by` opened the container `containerId` by packing into it first; it holds
+    ///         it, Active (the container's seq 1, like a registration).
+    event ContainerCreated(bytes32 indexed containerId, address indexed by);
+    /// @notice `itemId` (an item or a case) was packed into `containerId`.
+    event ItemPacked(bytes32 indexed itemId, bytes32 indexed containerId, uint24 seq);
+    /// @notice `by`, the custodian of `containerId`, took `itemId` out of it and now holds it.
+    event ItemUnpacked(bytes32 indexed itemId, bytes32 indexed containerId, address by, uint24 seq);
 
     // ─────────────────────────── governance ───────────────────────────
 
@@ -340,6 +369,40 @@ interface IProvenanceRegistry {
     ///        itself stays off chain, so anyone holding it can check it against this record.
     function applyEpcisEvent(bytes32 itemId, EpcisStep step, address party, bytes32 eventHash) external;
 
+    // ─────────────────────────── aggregation ──────────────────────────
+
+    /// @notice Pack items (or cases) into the container `containerId`, a case or a pallet.
+    /// @dev `containerId = keccak256(utf8("00/" + sscc18))` (`ledger.identifiers.container_id`;
+    ///      the SSCC stays off chain like GTINs and serials). The first pack creates the
+    ///      container as a record of its own (`ContainerCreated`, seq 1): held by the caller,
+    ///      Active, flag CONTAINER, no brand. It then ships, is received, cancelled,
+    ///      transferred and reported stolen like an item, in O(1) gas whatever it holds; it
+    ///      cannot be sold, claimed, recalled or retired (`IsContainer`).
+    ///      The caller must be the custodian of the container (Active, not frozen, not
+    ///      itself packed) and of every item (Active, not frozen, not packed).
+    ///      Nesting: at most two levels of containers above an item (item → case → pallet).
+    ///      A container that holds containers cannot be packed, and nothing is packed into
+    ///      a packed container (`NestingTooDeep`, `PackedItem`).
+    ///      While packed, an item's custodian, status and consignee are those of its top
+    ///      container (`getItem`), its own flags OR the STOLEN flag of its containers, and
+    ///      every direct action on it by a custodian reverts `PackedItem`.
+    ///      Recall: the brand may still recall (and lift the recall of) a packed item; the
+    ///      container keeps moving (checking each item would make a move cost grow with the
+    ///      content); the item stays frozen once unpacked, so it cannot move on alone.
+    ///      Anyone holding an item can open a container under any unused id: a custodian
+    ///      could squat an item id it knows before that item is registered. Off-chain users
+    ///      only ever derive container ids from SSCCs.
+    /// @param containerId The container to pack into (created on first use).
+    /// @param itemIds 1 to `MAX_BATCH_SIZE` items or cases; each emits `ItemPacked`.
+    function pack(bytes32 containerId, bytes32[] calldata itemIds) external;
+
+    /// @notice Take items (or cases) out of `containerId`; each is then held by the
+    ///         container's custodian (`ItemUnpacked`). Frozen (recalled) items may be unpacked.
+    /// @dev Custodian of the container only; the container Active (not in transit), not
+    ///      frozen and not itself packed: a case inside a pallet is unpacked from the pallet
+    ///      first. Reverts `NotInContainer` for an item not directly in `containerId`.
+    function unpack(bytes32 containerId, bytes32[] calldata itemIds) external;
+
     // ───────────────────────────── claim ──────────────────────────────
 
     /// @notice Claim a sold item for `newOwner` with a signature by its claim key.
@@ -352,6 +415,7 @@ interface IProvenanceRegistry {
     // ───────────────────────────── views ──────────────────────────────
 
     /// @notice Everything known about `itemId`; `status` is None for an unknown item.
+    /// @dev For a packed item, custodian, status and consignee are its top container's.
     function getItem(bytes32 itemId) external view returns (ItemView memory);
 
     /// @notice Admin and suspension time (0 = not suspended) of `brandId`.

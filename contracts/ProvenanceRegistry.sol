@@ -26,12 +26,16 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     uint8 internal constant FLAG_RECALLED = 1;
     uint8 internal constant FLAG_STOLEN = 2;
     uint8 internal constant FLAG_CLAIMED = 4;
+    uint8 internal constant FLAG_CONTAINER = 8;
+    uint8 internal constant FLAG_PACKED = 16;
     /// @notice Largest batch one call accepts, so one call stays well inside a 30M-gas block
     ///         (500 registrations with claim keys ≈ 23.5M gas) and cannot be used to grief.
     uint256 public constant MAX_BATCH_SIZE = 500;
 
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("Claim(bytes32 itemId,address newOwner)");
     uint8 private constant _FROZEN = FLAG_RECALLED | FLAG_STOLEN;
+    /// @dev Flags that send a move off the one-read fast path to name what is wrong.
+    uint8 private constant _STUCK = _FROZEN | FLAG_PACKED;
 
     /// @dev admin (bits 0–159) | suspendedFrom (160–199, 0 = not suspended).
     struct Brand {
@@ -73,6 +77,10 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     ///      of an assigned one, so no assigned prefix can extend or be extended by another.
     mapping(bytes32 prefixKey => uint32 brandId) private _prefixOwners;
     mapping(bytes32 prefixKey => uint32 brandId) private _prefixCovered;
+    /// @dev Aggregation: the container a record (flag PACKED) is packed in. Deleted on unpack.
+    mapping(bytes32 itemId => bytes32 containerId) private _parents;
+    /// @dev Aggregation: how many containers a container holds directly (nesting rule).
+    mapping(bytes32 containerId => uint256 count) private _nestedContainers;
     uint32 private _brandCount;
     uint24 private _operatorCount;
 
@@ -412,6 +420,66 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         emit EpcisEventRecorded(itemId, seq, eventHash);
     }
 
+    // ─────────────────────────── aggregation ──────────────────────────
+
+    /// @inheritdoc IProvenanceRegistry
+    function pack(bytes32 containerId, bytes32[] calldata itemIds) external {
+        _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
+        ItemRecord box = _items[containerId];
+        if (box.status() == Status.None) {
+            _items[containerId] = ItemRecordLibrary.create(sender, _now(), 0).withFlags(FLAG_CONTAINER);
+            emit ContainerCreated(containerId, sender);
+        } else {
+            if (box.flags() & FLAG_CONTAINER == 0) revert NotAContainer(containerId);
+            _movable(containerId, Status.Active, sender);
+        }
+        uint256 nested = 0;
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            if (itemId == containerId) revert NestingTooDeep(itemId);
+            ItemRecord item = _movable(itemId, Status.Active, sender);
+            if (item.flags() & FLAG_CONTAINER != 0) {
+                if (_nestedContainers[itemId] != 0) revert NestingTooDeep(itemId);
+                // Cannot overflow: at most MAX_BATCH_SIZE per call.
+                unchecked {
+                    ++nested;
+                }
+            }
+            _parents[itemId] = containerId;
+            uint24 seq = _commit(itemId, item.withFlags(item.flags() | FLAG_PACKED));
+            emit ItemPacked(itemId, containerId, seq);
+        }
+        if (nested != 0) _nestedContainers[containerId] += nested;
+    }
+
+    /// @inheritdoc IProvenanceRegistry
+    function unpack(bytes32 containerId, bytes32[] calldata itemIds) external {
+        _requireBatchSize(itemIds.length);
+        address sender = _msgSender();
+        if (_movable(containerId, Status.Active, sender).flags() & FLAG_CONTAINER == 0) {
+            revert NotAContainer(containerId);
+        }
+        uint256 nested = 0;
+        for (uint256 i; i < itemIds.length; ++i) {
+            bytes32 itemId = itemIds[i];
+            if (_parents[itemId] != containerId) revert NotInContainer(itemId, containerId);
+            delete _parents[itemId];
+            ItemRecord item = _items[itemId];
+            if (item.flags() & FLAG_CONTAINER != 0) {
+                // Cannot overflow: at most MAX_BATCH_SIZE per call.
+                unchecked {
+                    ++nested;
+                }
+            }
+            // The item was Active when packed and nothing changes its status while packed.
+            uint24 seq = _commit(itemId, item.withHolder(sender).withFlags(item.flags() & ~FLAG_PACKED));
+            emit ItemUnpacked(itemId, containerId, sender, seq);
+        }
+        // Cannot underflow: each of these containers was counted when it was packed here.
+        if (nested != 0) _nestedContainers[containerId] -= nested;
+    }
+
     // ───────────────────────────── claim ──────────────────────────────
 
     /// @inheritdoc IProvenanceRegistry
@@ -444,21 +512,25 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         if (status == Status.None) return view_;
         address operator = _operatorAccounts[item.operatorId()];
         Operator memory op = _operators[operator];
+        // Aggregation: a packed item moves with its top container (at most two levels up).
+        (bytes32 topId, ItemRecord top, uint8 inherited) = _top(itemId, item);
+        status = top.status();
         view_ = ItemView({
-            custodian: _custodianOf(itemId, item),
+            custodian: _custodianOf(topId, top),
             status: status,
-            flags: item.flags(),
+            flags: item.flags() | inherited,
             seq: item.seq(),
             registeredAt: item.registeredAt(),
             brandId: op.brandId,
             operator: operator,
-            consignee: status == Status.InTransit ? item.holder() : address(0),
+            consignee: status == Status.InTransit ? top.holder() : address(0),
             claimable: status == Status.Sold && _claimKeys[itemId] != address(0),
             registeredWhileSuspended: _registeredWhileSuspended(
                 item.registeredAt(), op.suspendedFrom, _pastOperatorSuspensions[operator]
             ) || _registeredWhileSuspended(
                 item.registeredAt(), _brands[op.brandId].suspendedFrom, _pastBrandSuspensions[op.brandId]
-            )
+            ),
+            container: item.flags() & FLAG_PACKED != 0 ? _parents[itemId] : bytes32(0)
         });
     }
 
@@ -577,6 +649,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
 
     function _recordRetailSale(bytes32 itemId, address sender) private returns (uint24 seq) {
         ItemRecord item = _movable(itemId, Status.Active, sender);
+        _requireNotContainer(itemId, item);
         seq = _commit(itemId, item.withStatus(Status.Sold));
         emit RetailSaleRecorded(itemId, sender, seq);
     }
@@ -595,7 +668,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     ///      one storage read; the checks in order only run to name what is wrong.
     function _movable(bytes32 itemId, Status required, address sender) private view returns (ItemRecord item) {
         item = _items[itemId];
-        if (item.status() != required || item.holder() != sender || item.flags() & _FROZEN != 0) {
+        if (item.status() != required || item.holder() != sender || item.flags() & _STUCK != 0) {
             item = _custodianAction(itemId, sender);
             Status status = item.status();
             if (status != required) revert WrongStatus(itemId, status, required);
@@ -606,6 +679,7 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     /// @dev A live (not retired) item whose custodian is the caller.
     function _custodianAction(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
+        _requireUnpacked(itemId, item);
         address custodian = _custodianOf(itemId, item);
         if (custodian != sender) revert NotCustodian(itemId, custodian, sender);
     }
@@ -613,12 +687,15 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
     /// @dev A live item of a brand the caller acts for (its admin or an active operator).
     function _brandAction(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
+        _requireNotContainer(itemId, item);
         _requireBrandAuthority(_brandOf(item), sender);
     }
 
     /// @dev End of life: the custodian or the brand may retire an item that is not in transit.
     function _retirable(bytes32 itemId, address sender) private view returns (ItemRecord item) {
         item = _live(itemId);
+        _requireNotContainer(itemId, item);
+        _requireUnpacked(itemId, item);
         if (_custodianOf(itemId, item) != sender) _requireBrandAuthority(_brandOf(item), sender);
         Status status = item.status();
         if (status == Status.InTransit) revert WrongStatus(itemId, status, Status.Active);
@@ -650,6 +727,30 @@ contract ProvenanceRegistry is IProvenanceRegistry, Ownable2Step, EIP712, ERC277
         uint8 flags = item.flags();
         if (flags & FLAG_RECALLED != 0) revert RecalledItem(itemId);
         if (flags & FLAG_STOLEN != 0) revert StolenItem(itemId);
+    }
+
+    function _requireUnpacked(bytes32 itemId, ItemRecord item) private view {
+        if (item.flags() & FLAG_PACKED != 0) revert PackedItem(itemId, _parents[itemId]);
+    }
+
+    function _requireNotContainer(bytes32 itemId, ItemRecord item) private pure {
+        if (item.flags() & FLAG_CONTAINER != 0) revert IsContainer(itemId);
+    }
+
+    /// @dev Aggregation: the top container of a record (the record itself when not packed),
+    ///      and the STOLEN flags of the containers above it. Bounded: the nesting rule keeps
+    ///      at most two containers above any record.
+    function _top(bytes32 itemId, ItemRecord item)
+        private
+        view
+        returns (bytes32 topId, ItemRecord top, uint8 inherited)
+    {
+        (topId, top) = (itemId, item);
+        while (top.flags() & FLAG_PACKED != 0) {
+            topId = _parents[topId];
+            top = _items[topId];
+            inherited |= top.flags() & FLAG_STOLEN;
+        }
     }
 
     function _requireRecipient(bytes32 itemId, address to, address sender) private pure {

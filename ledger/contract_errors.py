@@ -236,6 +236,37 @@ class AddressEmptyCode(RegistryError):
     template = "{target} has no code"
 
 
+# ───────────── aggregation (cases and pallets) ─────────────
+
+
+class PackedItem(RegistryError):
+    status = 409
+    template = "item {itemId} is packed in container {containerId} and moves with it"
+    hint = "unpack it first, or act on the container"
+
+
+class IsContainer(RegistryError):
+    status = 422
+    template = "{itemId} is a container (case or pallet), which has no brand"
+    hint = "a container cannot be sold, claimed, recalled or retired"
+
+
+class NotAContainer(RegistryError):
+    status = 422
+    template = "{containerId} is registered as an item, not as a container"
+
+
+class NotInContainer(RegistryError):
+    status = 409
+    template = "item {itemId} is not packed in container {containerId}"
+
+
+class NestingTooDeep(RegistryError):
+    status = 422
+    template = "packing {itemId} would nest containers more than two levels above an item"
+    hint = "pack items into cases and cases onto pallets, nothing deeper"
+
+
 # OpenZeppelin errors that only the constructor can raise.
 class InvalidShortString(RegistryError):
     template = "a short string is malformed"

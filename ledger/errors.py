@@ -15,7 +15,8 @@ One root, grouped by area, so callers can catch as broadly or narrowly as they n
     │   ├── InvalidCompanyPrefix
     │   ├── InvalidGLN
     │   ├── InvalidDigitalLink      a Digital Link GS1's parser refuses, or one naming no item
-    │   └── InvalidEpcUrn           an EPC URN that is malformed or names no GS1 key
+    │   ├── InvalidEpcUrn           an EPC URN that is malformed or names no GS1 key
+    │   └── InvalidSSCC             an SSCC (AI 00) of the wrong length or check digit
     ├── InputFileError              a CSV or similar file has bad rows (all of them listed)
     ├── LabelError (ValueError)     a label or label sheet cannot be printed from what was given
     ├── AccountError                keystore missing, wrong passphrase, unknown account
@@ -158,6 +159,15 @@ class InvalidEpcUrn(IdentifierError):
         self.urn = urn
         self.reason = reason
         super().__init__(f"invalid EPC URN {urn!r}: {reason}")
+
+
+class InvalidSSCC(IdentifierError):
+    """An SSCC (GS1 AI 00, a case or pallet) is not 18 digits with a correct check digit."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid SSCC {value!r}: {reason}")
 
 
 @dataclass(frozen=True)

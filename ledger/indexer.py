@@ -504,7 +504,7 @@ class Indexer:
         for answer in answers:
             if "result" not in answer:
                 raise ChainError(f"eth_call of getItem at {self._url} failed: {answer}")
-            # ItemView is a static struct: ten words, seq the fourth.
+            # ItemView is a static struct: eleven words (container last), seq the fourth.
             seqs.append(int.from_bytes(HexBytes(answer["result"])[96:128], "big"))
         return seqs
 

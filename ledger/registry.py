@@ -28,6 +28,7 @@ from ledger.merkle import BatchProof
 from ledger.transactions import Transactor, TxResult
 
 __all__ = [
+    "AGGREGATION_EVENTS",
     "BatchInfo",
     "BatchProofSource",
     "BrandInfo",
@@ -38,6 +39,7 @@ __all__ = [
     "OperatorInfo",
     "Registry",
     "Status",
+    "Stay",
 ]
 
 CONTRACT_NAME = "ProvenanceRegistry"
@@ -61,8 +63,16 @@ ITEM_EVENTS = (
     "StolenReportCleared",
     "ItemDecommissioned",
     "ItemDestroyed",
+    "ContainerCreated",
+    "ItemPacked",
+    "ItemUnpacked",
 )
-"""Events whose first topic is an item id: together they are an item's whole history."""
+"""Events whose first topic is an item id: together they are an item's whole history.
+``ContainerCreated`` is a container's registration (seq 1); a case or pallet is a record
+like an item, whose ids ``ledger.identifiers.container_id`` makes from SSCCs."""
+
+AGGREGATION_EVENTS = ("ItemPacked", "ItemUnpacked")
+"""Events of a record going into (``containerId``) or out of a container."""
 
 REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
 """The seq-1 events: an item's registration, one way or another."""
@@ -88,6 +98,10 @@ class Flag(enum.IntFlag):
     RECALLED = 1
     STOLEN = 2
     CLAIMED = 4
+    CONTAINER = 8
+    """A case or pallet (an SSCC), created by its first ``pack``."""
+    PACKED = 16
+    """Packed in a container: it moves with it until unpacked."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,17 @@ class ItemState:
     consignee: ChecksumAddress | None
     claimable: bool
     registered_while_suspended: bool
+    container: ItemId | None = None
+    """The container (case or pallet) it is packed in directly, or None. While packed,
+    ``custodian``, ``status`` and ``consignee`` are those of its top container."""
+
+    @property
+    def is_container(self) -> bool:
+        return Flag.CONTAINER in self.flags
+
+    @property
+    def packed(self) -> bool:
+        return Flag.PACKED in self.flags
 
     @property
     def recalled(self) -> bool:
@@ -148,6 +173,19 @@ class ItemEvent:
     event_hash: str | None = None
     """The SHA-256 digest (0x hex) of the captured EPCIS event that caused this item event,
     as recorded on chain next to it; None for an event not applied from EPCIS."""
+    container: ItemId | None = None
+    """Set in :meth:`Registry.travels`: the container whose own event this is, which the
+    item was inside (directly or in a case on it) when it happened."""
+
+
+@dataclass(frozen=True)
+class Stay:
+    """A time an item (or case) spent packed in one container, from :meth:`Registry.stays`."""
+
+    container: ItemId
+    packed: ItemEvent
+    unpacked: ItemEvent | None
+    """None while it is still inside."""
 
 
 @dataclass(frozen=True)
@@ -348,6 +386,26 @@ class Registry:
     def cancel_shipment(self, sender: LocalAccount, item: ItemId) -> TxResult:
         return self._send(sender, self._fn.cancelShipment(item.value))
 
+    # ───────────── aggregation ─────────────
+
+    def pack(self, sender: LocalAccount, container: ItemId, items: Sequence[ItemId]) -> TxResult:
+        """Pack items (or cases) into ``container`` (``container_id(sscc)``), creating it on
+        first use; ``sender`` must hold the container and every item."""
+        return self._send(sender, self.pack_call(container, items))
+
+    def unpack(self, sender: LocalAccount, container: ItemId, items: Sequence[ItemId]) -> TxResult:
+        """Take items out of ``container``; its custodian (``sender``) then holds each."""
+        return self._send(sender, self.unpack_call(container, items))
+
+    def pack_call(self, container: ItemId, items: Sequence[ItemId]) -> ContractFunction:
+        """The ``pack`` call, for senders that sign elsewhere (the outbox); Merkle batch items
+        not yet on chain are activated in the same transaction."""
+        return self.first_actions(items, self._fn.pack(container.value, _values(items)))
+
+    def unpack_call(self, container: ItemId, items: Sequence[ItemId]) -> ContractFunction:
+        """The ``unpack`` call, for senders that sign elsewhere (the outbox)."""
+        return cast(ContractFunction, self._fn.unpack(container.value, _values(items)))
+
     # ───────────── status ─────────────
 
     def recall(self, sender: LocalAccount, items: Sequence[ItemId]) -> TxResult:
@@ -434,10 +492,19 @@ class Registry:
     def first_action(self, item: ItemId, call: ContractFunction) -> ContractFunction:
         """``call`` on ``item``, preceded in one multicall by the item's activation when it is
         a leaf of a stored Merkle batch and not yet on chain; else ``call`` itself."""
-        proof = self.batch_proofs(item) if self.batch_proofs is not None else None
-        if proof is None or self.item(item) is not None:
+        return self.first_actions([item], call)
+
+    def first_actions(self, items: Sequence[ItemId], call: ContractFunction) -> ContractFunction:
+        """``call`` on ``items`` (a pack), preceded in one multicall by the activation of each
+        that is a leaf of a stored Merkle batch and not yet on chain; else ``call`` itself."""
+        if self.batch_proofs is None:
             return call
-        return self.multicall_call([self.activate_call(item, proof), call])
+        activations = []
+        for item in items:
+            proof = self.batch_proofs(item)
+            if proof is not None and self.item(item) is None:
+                activations.append(self.activate_call(item, proof))
+        return self.multicall_call([*activations, call]) if activations else call
 
     def batch(self, root: bytes, *, block: int | None = None) -> BatchInfo | None:
         """The anchored batch with ``root`` (at ``block``, default latest), or None."""
@@ -466,6 +533,7 @@ class Registry:
             consignee,
             claimable,
             suspended,
+            container,
         ) = raw
         if Status(status) is Status.NONE:
             return None
@@ -481,6 +549,7 @@ class Registry:
             consignee=_address_or_none(consignee),
             claimable=bool(claimable),
             registered_while_suspended=bool(suspended),
+            container=ItemId(bytes(container)) if any(container) else None,
         )
 
     def brand(self, brand_id: int) -> BrandInfo | None:
@@ -565,6 +634,44 @@ class Registry:
             ]
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
+    def stays(self, item: ItemId, *, block: int | None = None) -> list[Stay]:
+        """Every container ``item`` was packed in directly, in order (from its own events)."""
+        return _stays(self.history(item, block=block))
+
+    def travels(self, item: ItemId, *, block: int | None = None) -> list[ItemEvent]:
+        """The events of the containers that carried ``item`` while it was inside them (its
+        case's and, while the case was on a pallet, the pallet's), each with ``container``
+        set, in chain order. With :meth:`history` it is the item's whole journey; all of it
+        comes from the logs, so anyone can rebuild it."""
+        found = self._travels(item, block, (-1, -1), None, depth=0)
+        return sorted(found, key=_position)
+
+    def _travels(
+        self,
+        record: ItemId,
+        block: int | None,
+        start: tuple[int, int],
+        end: tuple[int, int] | None,
+        *,
+        depth: int,
+    ) -> list[ItemEvent]:
+        found: list[ItemEvent] = []
+        if depth >= _MAX_NESTING:
+            return found
+        for stay in self.stays(record, block=block):
+            since = max(_position(stay.packed), start)
+            until = _position(stay.unpacked) if stay.unpacked else None
+            if end is not None and (until is None or until > end):
+                until = end
+            if until is not None and until <= since:
+                continue
+            for event in self.history(stay.container, block=block):
+                at = _position(event)
+                if at > since and (until is None or at < until):
+                    found.append(replace(event, container=stay.container))
+            found += self._travels(stay.container, block, since, until, depth=depth + 1)
+        return found
+
     def _epcis_records(self, logs: Sequence[LogReceipt]) -> dict[int, str]:
         records: dict[int, str] = {}
         for log in logs:
@@ -607,6 +714,25 @@ class Registry:
             log_index=int(log["logIndex"]),
             args=args,
         )
+
+
+_MAX_NESTING = 2
+"""Containers above an item at most (item → case → pallet), as the contract enforces."""
+
+
+def _position(event: ItemEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
+
+
+def _stays(events: Sequence[ItemEvent]) -> list[Stay]:
+    stays: list[Stay] = []
+    for event in events:
+        if event.name == "ItemPacked":
+            container = ItemId(bytes.fromhex(str(event.args["containerId"])[2:]))
+            stays.append(Stay(container, event, None))
+        elif event.name == "ItemUnpacked" and stays:
+            stays[-1] = replace(stays[-1], unpacked=event)
+    return stays
 
 
 def _deploy(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> tuple[ChecksumAddress, int]:

@@ -38,6 +38,7 @@ from ledger.registry import (
 
 __all__ = [
     "BatchEvidence",
+    "ContainerLink",
     "CustodyStep",
     "Proof",
     "Reason",
@@ -80,6 +81,17 @@ class CustodyStep:
     time: int
     block: int
     transaction: str
+    container: str | None = None
+    """Aggregation: the container (``0x`` id) whose own event this is; the item was inside
+    it (directly, or in a case on it) and moved with it. ``seq`` is then the container's."""
+
+
+@dataclass(frozen=True)
+class ContainerLink:
+    """A case or pallet the item is in now (``current``) or travelled in."""
+
+    container_id: str
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,9 @@ class Verdict:
     """keccak256 of the product data document, as recorded on chain at registration."""
     batch: BatchEvidence | None = None
     """For an item registered only as a leaf of an anchored Merkle batch: the evidence."""
+    containers: tuple[ContainerLink, ...] = ()
+    """Aggregation: the containers it is in now (innermost first), then the ones it
+    travelled in before, oldest first."""
 
 
 def verify_item(
@@ -154,7 +169,11 @@ def verify_item(
             state = _leaf_state(registry, ident, evidence.batch)
     prefix_owner = registry.brand_of_gtin(gtin)
     events = registry.history(ident, block=block) if state and evidence is None else []
-    custody = tuple(_steps(registry, events, state.operator if state else None))
+    packed = any(e.name == "ItemPacked" for e in events)
+    travels = registry.travels(ident, block=block) if packed else []
+    journey = sorted([*events, *travels], key=lambda e: (e.block_number, e.log_index))
+    custody = tuple(_steps(registry, journey, state.operator if state else None))
+    containers = _containers(registry, state, travels, block) if packed else ()
     proof = Proof(
         chain_id=registry.chain_id,
         contract=registry.address,
@@ -178,6 +197,7 @@ def verify_item(
         proof,
         doc_hash=evidence.doc_hash if evidence else registry.doc_hash(events),
         batch=evidence,
+        containers=containers,
     )
 
 
@@ -239,6 +259,28 @@ def _leaf_state(registry: Registry, item: ItemId, batch: BatchInfo) -> ItemState
         claimable=False,
         registered_while_suspended=any(s and batch.anchored_at >= s for s in since),
     )
+
+
+def _containers(
+    registry: Registry, state: ItemState | None, travels: list[ItemEvent], block: int
+) -> tuple[ContainerLink, ...]:
+    """The containers the item is in now, innermost first, then the others it travelled in."""
+    now: list[str] = []
+    parent = state.container if state else None
+    while parent is not None and len(now) < _MAX_NESTING:
+        now.append(parent.hex())
+        above = registry.item(parent, block=block)
+        parent = above.container if above else None
+    before = [
+        c for c in dict.fromkeys(e.container.hex() for e in travels if e.container) if c not in now
+    ]
+    return (
+        *(ContainerLink(c, current=True) for c in now),
+        *(ContainerLink(c, current=False) for c in before),
+    )
+
+
+_MAX_NESTING = 2
 
 
 def judge(
@@ -308,6 +350,7 @@ _PARTIES = {
     "CustodyTransferred": ("from", "to"),
     "RetailSaleRecorded": (None, None),
     "ItemClaimed": (None, "owner"),
+    "ItemUnpacked": (None, "by"),
 }
 
 
@@ -340,6 +383,7 @@ def _steps(registry: Registry, events: list[ItemEvent], operator: str | None) ->
                 time=times[event.block_number],
                 block=event.block_number,
                 transaction=event.tx_hash,
+                container=event.container.hex() if event.container else None,
             )
         )
     return steps

@@ -17,12 +17,20 @@ from ledger.chain import Chain, connect_memory
 from ledger.claims import claim_key, generate_claim_code, sign_claim
 from ledger.compiler import load_artifact
 from ledger.contract_errors import ErrorDecoder
-from ledger.identifiers import ItemId, item_id
+from ledger.identifiers import ItemId, check_digit, container_id, item_id
 from ledger.registry import Registry
 from ledger.relay import Relayer, transfer_data
 from ledger.transactions import Transactor
 
-__all__ = ["GAS_TARGETS", "GasReport", "RelayGasReport", "measure_gas", "measure_relay_gas"]
+__all__ = [
+    "GAS_TARGETS",
+    "AggregationGasReport",
+    "GasReport",
+    "RelayGasReport",
+    "measure_aggregation_gas",
+    "measure_gas",
+    "measure_relay_gas",
+]
 
 BATCH = 100
 _GTIN = "00614141123452"
@@ -157,6 +165,65 @@ def measure_relay_gas(chain: Chain | None = None) -> RelayGasReport:
         transfer_relayed_later=relayed[1],
         evm=_evm_name(chain),
     )
+
+
+@dataclass(frozen=True)
+class AggregationGasReport:
+    """Packing, moving and unpacking cases and pallets (issue 7).
+
+    ``pallet_ship_receive_{n}`` is one ship plus one receipt of a pallet holding ``n`` items
+    (each pallet's first shipment): the same whatever ``n``, as only the pallet's slot moves.
+    """
+
+    pack_batch100_per_item: int
+    """100 items into a new case, the case's creation included, divided by 100."""
+    pack_case_onto_pallet: int
+    """One case onto a new pallet (the pallet's creation included)."""
+    pallet_ship_receive_2: int
+    pallet_ship_receive_200: int
+    unpack_batch100_per_item: int
+    evm: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+def measure_aggregation_gas(chain: Chain | None = None) -> AggregationGasReport:
+    """Pack, ship + receive and unpack on a fresh chain; every figure a whole transaction."""
+    chain = chain or connect_memory()
+    admin, brand_admin, operator, distributor = chain.dev_accounts[:4]
+    registry = Registry.deploy(chain.w3, admin)
+    brand_id = registry.admit_brand(admin, brand_admin.address, "Bench", ["0614141"])
+    registry.add_operator(brand_admin, brand_id, operator.address)
+    case, pallet, small, large = (container_id(_sscc(n)) for n in range(1, 5))
+
+    content = _items("case", BATCH)
+    registry.register_batch(operator, content, _DOC)
+    pack = registry.pack(operator, case, content).gas_used
+    pack_case = registry.pack(operator, pallet, [case]).gas_used
+    round_trips = []
+    for box, count in ((small, 2), (large, 200)):
+        goods = _items(f"pallet{count}-", count)
+        for start in range(0, count, BATCH):
+            registry.register_batch(operator, goods[start : start + BATCH], _DOC)
+        registry.pack(operator, box, goods)
+        ship = registry.ship(operator, box, distributor.address).gas_used
+        round_trips.append(ship + registry.receive(distributor, box).gas_used)
+    registry.unpack(operator, pallet, [case])
+    unpack = registry.unpack(operator, case, content).gas_used
+    return AggregationGasReport(
+        pack_batch100_per_item=pack // BATCH,
+        pack_case_onto_pallet=pack_case,
+        pallet_ship_receive_2=round_trips[0],
+        pallet_ship_receive_200=round_trips[1],
+        unpack_batch100_per_item=unpack // BATCH,
+        evm=_evm_name(chain),
+    )
+
+
+def _sscc(reference: int) -> str:
+    payload = f"00614141{reference:09d}"
+    return payload + str(check_digit(payload))
 
 
 def _items(label: str, count: int) -> list[ItemId]:

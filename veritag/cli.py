@@ -24,7 +24,18 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
-from veritag.commands import admin, batch, epcis, index, labels, org, serve, simulate, verify
+from veritag.commands import (
+    admin,
+    batch,
+    containers,
+    epcis,
+    index,
+    labels,
+    org,
+    serve,
+    simulate,
+    verify,
+)
 from veritag.render import history_table, item_summary
 from veritag.session import Session
 
@@ -447,6 +458,7 @@ def item_show(
             "flags": [(f.name or "").lower() for f in type(state.flags) if f in state.flags],
             "custodian": state.custodian,
             "consignee": state.consignee,
+            "container": state.container.hex() if state.container else None,
             "brand_id": state.brand_id,
             "seq": state.seq,
             "registered_while_suspended": state.registered_while_suspended,
@@ -671,7 +683,7 @@ def demo() -> None:
     run_demo(console)
 
 
-for _commands in (admin, labels, index, org, serve, simulate, verify, epcis, batch):
+for _commands in (admin, labels, index, org, serve, simulate, verify, epcis, batch, containers):
     _commands.register(app)
 
 

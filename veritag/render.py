@@ -34,6 +34,8 @@ def item_summary(state: ItemState, names: Mapping[str, str] | None = None) -> Ta
         ("sequence number", str(state.seq)),
         ("claim armed", "yes" if state.claimable else "no"),
     ]
+    if state.container is not None:
+        rows.append(("packed in", f"{state.container.hex()} (moves with it)"))
     if state.registered_while_suspended:
         rows.append(("warning", "registered while its brand or operator key was suspended"))
     for key, value in rows:

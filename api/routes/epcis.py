@@ -31,7 +31,7 @@ from ledger.epcis.capture import (
     RegistryCaptureView,
     plan_capture,
 )
-from ledger.epcis.export import export_item
+from ledger.epcis.export import export_container, export_item
 from ledger.epcis.query import EventQuery, query_events
 from ledger.epcis.schema import schema_problems
 from ledger.errors import CaptureRejected, Forbidden, InvalidRecord
@@ -65,6 +65,28 @@ def export_history(gtin: str, serial: str, services: ServicesDep) -> Response:
     """The item's on-chain history as GS1 EPCIS 2.0 ObjectEvents with CBV steps."""
     document = export_item(
         services.registry, gtin, serial, store=services.store, created_at=services.clock()
+    )
+    return Response(json.dumps(document), media_type=JSON_LD)
+
+
+@router.get(
+    "/containers/{sscc}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {JSON_LD: {}},
+            "description": "An EPCIS 2.0 JSON-LD `EPCISDocument` of every event of the case "
+            "or pallet: its moves as ObjectEvents on its SSCC, its own packing as "
+            "AggregationEvents.",
+        },
+        400: {"description": "The SSCC is malformed.", **_PROBLEM},
+        404: {"description": "No container with this SSCC was ever packed.", **_PROBLEM},
+    },
+)
+def export_container_history(sscc: str, services: ServicesDep) -> Response:
+    """A case's or pallet's on-chain history as GS1 EPCIS 2.0 events."""
+    document = export_container(
+        services.registry, sscc, store=services.store, created_at=services.clock()
     )
     return Response(json.dumps(document), media_type=JSON_LD)
 

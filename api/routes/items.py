@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import CallerDep, require_role
 from api.services import Services, ServicesDep
 from ledger.errors import Forbidden, IdempotencyKeyRequired
-from ledger.identifiers import item_id
+from ledger.identifiers import ItemId, item_id
 from ledger.outbox import OperationRead, OpStatus, Outbox, Senders
 from ledger.store.orgs import Principal, Role
 from ledger.store.repository import Store
@@ -124,8 +124,14 @@ def _check_holder(
 ) -> None:
     """Refuse an item the index says none of the caller's accounts holds (or is shipped
     to), after the chain confirms it: the index may lag behind a transfer to the caller."""
+    check_holder(services, caller, item_id(gtin, serial), action, consignee=consignee)
+
+
+def check_holder(
+    services: Services, caller: Principal, item: ItemId, action: str, *, consignee: bool
+) -> None:
+    """:func:`_check_holder` for a record by id: an item, or a container (case, pallet)."""
     accounts = _own_accounts(services, caller, action)
-    item = item_id(gtin, serial)
     indexed = Store(services.engine).item(item)
     if indexed is None:
         return  # the index cannot tell; the chain's check decides

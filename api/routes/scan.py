@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from importlib.resources import files
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -87,7 +88,18 @@ def scan(request: Request, services: ServicesDep) -> Response:
         return templates.TemplateResponse(request, "scan.html", {"v": answer}, headers=headers)
     fresh_only = set() if lookup.stale else {"stale", "as_of_block"}  # only stale ones say so
     body = answer.model_dump(mode="json", by_alias=True, exclude=fresh_only)
-    return JSONResponse(body, headers=headers)
+    return JSONResponse(_without_absent_aggregation(body), headers=headers)
+
+
+def _without_absent_aggregation(body: dict[str, Any]) -> dict[str, Any]:
+    """Aggregation fields only where they say something: ``containers`` for an item ever
+    packed, a step's ``container`` for a case's or pallet's own event."""
+    if not body.get("containers"):
+        body.pop("containers", None)
+    for step in body.get("custody", ()):
+        if step.get("container") is None:
+            step.pop("container", None)
+    return body
 
 
 def _wants_html(request: Request) -> bool:

@@ -8,10 +8,12 @@ import {IProvenanceRegistry} from "../IProvenanceRegistry.sol";
 ///      Layout, low to high bits (the model is Uniswap v4's Slot0):
 ///        0–159   holder      the custodian; while InTransit, the consignee
 ///        160–167 status      IProvenanceRegistry.Status
-///        168–175 flags       FLAG_RECALLED | FLAG_STOLEN | FLAG_CLAIMED
+///        168–175 flags       FLAG_RECALLED | FLAG_STOLEN | FLAG_CLAIMED | FLAG_CONTAINER
+///                            | FLAG_PACKED
 ///        176–199 seq         the item's sequence number (events so far)
 ///        200–231 registeredAt  block timestamp of registration (seconds; fits until 2106)
-///        232–255 operatorId  the operator that registered it (its brand never changes)
+///        232–255 operatorId  the operator that registered it (its brand never changes);
+///                            0 for a container (case or pallet), which has no brand
 type ItemRecord is uint256;
 
 using ItemRecordLibrary for ItemRecord global;

@@ -22,7 +22,17 @@ RecallLifted,          OBSERVE —                what it would be without the f
 StolenReportCleared
 ItemDecommissioned     DELETE  decommissioning  inactive
 ItemDestroyed          DELETE  destroying       destroyed
+ItemPacked             ADD     packing          (AggregationEvent, see below)
+ItemUnpacked           DELETE  unpacking        (AggregationEvent, see below)
 =====================  ======  ===============  ==========================================
+
+Aggregation (cases and pallets): packing and unpacking are ``AggregationEvent``s whose
+``parentID`` is the container's SSCC as an EPC URN (``urn:epc:id:sscc:…``, TDS §6.3.2) and
+whose ``childEPCs`` name the item as an SGTIN URN (or a case by its SSCC URN); the SSCC
+comes from the store (it never goes on chain), and without it the parent is named
+``{VERITAG_NAMESPACE}container/{containerId}``. While the item is packed, the container's
+own moves (shipping, receiving, …) are exported as ``ObjectEvent``s on the container's EPC:
+they moved the item too. ``export_container`` exports a container's own history.
 
 Parties are ledger addresses, written as W3C DIDs of the ``did:pkh`` method
 (``did:pkh:eip155:{chain id}:{address}``, CAIP-10 account ids): a URI, as the schema wants
@@ -52,10 +62,21 @@ from typing import Any
 from urllib.parse import quote
 
 from ledger.epcis.event_hash import event_hash_id
-from ledger.errors import NotFound
-from ledger.identifiers import build_digital_link, item_id, validate_gtin, validate_serial
+from ledger.errors import InvalidDigitalLink, InvalidSSCC, NotFound
+from ledger.identifiers import (
+    ItemId,
+    build_digital_link,
+    container_id,
+    digital_link_to_sgtin_urn,
+    item_id,
+    sscc_urn,
+    validate_gtin,
+    validate_serial,
+    validate_sscc,
+)
 from ledger.registry import ItemEvent, Registry
 from ledger.store.captures import CapturedItemEvent, Captures
+from ledger.store.containers import Containers
 from ledger.store.repository import Store
 from ledger.store.signals import SignalStore
 
@@ -63,6 +84,7 @@ __all__ = [
     "EPCIS_CONTEXT",
     "VERITAG_NAMESPACE",
     "epcis_time",
+    "export_container",
     "export_item",
     "party_uri",
 ]
@@ -82,9 +104,19 @@ CHAIN_FIELDS = (
 """The annotations export adds to each event: not part of the event or its hash ID."""
 IGNORE_FIELDS = "veritag:ignoreFields"
 _LOCATED_STEPS = frozenset(
-    {"commissioning", "shipping", "receiving", "retail_selling", "decommissioning", "destroying"}
+    {
+        "commissioning",
+        "shipping",
+        "receiving",
+        "retail_selling",
+        "decommissioning",
+        "destroying",
+        "packing",
+        "unpacking",
+    }
 )
 GLN_BASE = "https://id.gs1.org/414/"
+_OBJECT_ONLY = frozenset({"type", "eventTime", "eventTimeZoneOffset", "epcList"})
 
 
 def export_item(
@@ -94,8 +126,11 @@ def export_item(
     *,
     store: Store | None = None,
     created_at: datetime | None = None,
+    ssccs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole history of the item ``gtin``/``serial`` as an ``EPCISDocument``.
+
+    ``ssccs`` (container id → SSCC) names containers beside the store's record of them.
 
     The product document goes into the commissioning event's ``ilmd`` only when ``store``
     holds it unaltered (its hash is the one on chain). Raises ``InvalidGTIN`` or
@@ -108,13 +143,19 @@ def export_item(
         raise NotFound("registered item", f"01/{gtin14}/21/{checked_serial}")
     captured = {} if store is None else Captures(store.engine).of_item(ident)
     sites = SignalStore(store.engine) if store is not None else None
+    gln_of = (lambda address: _gln(sites, address)) if sites is not None else _no_gln
+    link = build_digital_link(gtin14, checked_serial)
+    epcs = _ContainerEpcs(store, ssccs)
     writer = _EventWriter(
         registry=registry,
-        epc=build_digital_link(gtin14, checked_serial),
+        epc=link,
         ilmd=_ilmd(registry, history, store),
-        gln_of=(lambda address: _gln(sites, address)) if sites is not None else _no_gln,
+        gln_of=gln_of,
+        child_epc=_sgtin_urn(link),
+        parent_epc=epcs.of,
     )
     prefixes: dict[str, str] = {"veritag": VERITAG_NAMESPACE}
+    moved_with = _container_events(registry, ident, writer, epcs, gln_of)
     events = []
     for event in history:
         body = captured.get(event.event_hash) if event.event_hash is not None else None
@@ -123,6 +164,46 @@ def export_item(
             events.append(_captured(body, native[0], prefixes))
         else:
             events.extend(native)
+    if moved_with:
+        events = sorted([*events, *moved_with], key=_chain_position)
+    return _document(registry, events, prefixes, created_at)
+
+
+def export_container(
+    registry: Registry,
+    sscc: str,
+    *,
+    store: Store | None = None,
+    created_at: datetime | None = None,
+    ssccs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The whole history of the case or pallet ``sscc`` as an ``EPCISDocument``: its
+    moves as ``ObjectEvent``s on its SSCC URN, its own packing onto a pallet as
+    ``AggregationEvent``s. Raises ``InvalidSSCC`` or ``NotFound``."""
+    checked = validate_sscc(sscc)
+    ident = container_id(checked)
+    history = registry.history(ident)
+    if not history:
+        raise NotFound("container", f"00/{checked}")
+    sites = SignalStore(store.engine) if store is not None else None
+    epcs = _ContainerEpcs(store, {**(ssccs or {}), ident.hex(): checked})
+    writer = _EventWriter(
+        registry=registry,
+        epc=epcs.of(ident.hex()),
+        ilmd=None,
+        gln_of=(lambda address: _gln(sites, address)) if sites is not None else _no_gln,
+        parent_epc=epcs.of,
+    )
+    events = [epcis for event in history for epcis in writer.events_of(event)]
+    return _document(registry, events, {"veritag": VERITAG_NAMESPACE}, created_at)
+
+
+def _document(
+    registry: Registry,
+    events: list[dict[str, Any]],
+    prefixes: dict[str, str],
+    created_at: datetime | None,
+) -> dict[str, Any]:
     context: list[Any] = [EPCIS_CONTEXT, prefixes]
     for epcis in events:
         if "eventID" not in epcis:
@@ -137,6 +218,68 @@ def export_item(
         IGNORE_FIELDS: list(CHAIN_FIELDS),
         "epcisBody": {"eventList": [_event_id_first(e) for e in events]},
     }
+
+
+def _chain_position(event: Mapping[str, Any]) -> tuple[int, int]:
+    return int(event["veritag:block"]), int(event["veritag:logIndex"])
+
+
+class _ContainerEpcs:
+    """The EPC of each container: its SSCC URN when the store knows the SSCC."""
+
+    def __init__(self, store: Store | None, known: Mapping[str, str] | None = None) -> None:
+        self._containers = Containers(store.engine) if store is not None else None
+        self._ssccs = dict(known or {})
+
+    def of(self, container: str) -> str:
+        container = container.lower()
+        if container not in self._ssccs and self._containers is not None:
+            self._ssccs.update(self._containers.ssccs([container]))
+        sscc = self._ssccs.get(container)
+        if sscc is not None:
+            try:
+                return sscc_urn(sscc)
+            except InvalidSSCC:  # a company prefix GS1's table does not know
+                return f"https://id.gs1.org/00/{sscc}"
+        return f"{VERITAG_NAMESPACE}container/{container}"
+
+
+def _sgtin_urn(link: str) -> str:
+    """The SGTIN URN of an item's Digital Link, or the link when its prefix is unknown."""
+    try:
+        return digital_link_to_sgtin_urn(link)
+    except InvalidDigitalLink:
+        return link
+
+
+def _container_events(
+    registry: Registry,
+    item: ItemId,
+    item_writer: _EventWriter,
+    epcs: _ContainerEpcs,
+    gln_of: Callable[[str], str | None],
+) -> list[dict[str, Any]]:
+    """The events of the containers that carried ``item`` (``Registry.travels``), each as its
+    container's own export writes it (its whole history read, so dispositions agree)."""
+    travels = registry.travels(item)
+    if not travels:
+        return []
+    wanted = {(e.tx_hash, e.log_index) for e in travels}
+    out: list[dict[str, Any]] = []
+    for container in dict.fromkeys(e.container for e in travels if e.container is not None):
+        writer = _EventWriter(
+            registry=registry,
+            epc=epcs.of(container.hex()),
+            ilmd=None,
+            gln_of=gln_of,
+            parent_epc=epcs.of,
+            _block_times=item_writer._block_times,
+        )
+        for event in registry.history(container):
+            written = writer.events_of(event)
+            if (event.tx_hash, event.log_index) in wanted:
+                out.extend(written)
+    return out
 
 
 def _without_annotations(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,6 +373,10 @@ class _EventWriter:
     epc: str
     ilmd: dict[str, Any] | None
     gln_of: Callable[[str], str | None]
+    child_epc: str | None = None
+    """How an AggregationEvent names this record as a child (default: ``epc``)."""
+    parent_epc: Callable[[str], str] = str
+    """The EPC of a container, from its ``0x`` id."""
     disposition: _Disposition = field(default_factory=_Disposition)
     shipment: tuple[str, str] | None = None
     _block_times: dict[int, int] = field(default_factory=dict)
@@ -275,7 +422,26 @@ class _EventWriter:
             case "ItemDestroyed":
                 state.base = "destroyed"
                 return [self._event(event, "DELETE", "destroying")]
+            case "ItemPacked" | "ItemUnpacked":
+                return [self._aggregation(event)]
         return []
+
+    def _aggregation(self, event: ItemEvent) -> dict[str, Any]:
+        """Packing (ADD) or unpacking (DELETE) of this record into or out of a container."""
+        packed = event.name == "ItemPacked"
+        epcis = self._event(
+            event, "ADD" if packed else "DELETE", "packing" if packed else "unpacking"
+        )
+        child = self.child_epc or self.epc
+        parent = self.parent_epc(str(event.args["containerId"]))
+        return {
+            "type": "AggregationEvent",
+            "eventTime": epcis["eventTime"],
+            "eventTimeZoneOffset": epcis["eventTimeZoneOffset"],
+            "parentID": parent,
+            "childEPCs": [child],
+            **{k: v for k, v in epcis.items() if k not in _OBJECT_ONLY},
+        }
 
     def _commissioning(self, event: ItemEvent) -> dict[str, Any]:
         commissioned = self._event(event, "ADD", "commissioning")
@@ -332,7 +498,9 @@ class _EventWriter:
         if biz_step not in _LOCATED_STEPS:
             return
         args = event.args
-        if biz_step == "shipping":
+        if biz_step in ("packing", "unpacking"):
+            actor = args.get("by")
+        elif biz_step == "shipping":
             actor = args.get("from")
         elif event.name == "CustodyTransferred":  # its receiving half
             actor = args.get("to")

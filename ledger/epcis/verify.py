@@ -3,7 +3,8 @@
 For each event of the document (its ``ignoreFields`` left out, as the hash algorithm says):
 
 1. its ``eventID``, when it is a hash ID, must be the event's own CBV 2.0 hash ID;
-2. for each item of its ``epcList``, the chain must hold it, one of two ways:
+2. for each item of its ``epcList`` (an ``AggregationEvent``'s ``childEPCs``), the chain
+   must hold it, one of two ways:
 
    * **recorded**: an item event whose ``EpcisEventRecorded`` digest is the event's hash
      (a captured event: its whole content is bound by the chain);
@@ -11,11 +12,17 @@ For each event of the document (its ``ignoreFields`` left out, as the hash algor
      chain events, compared field by field. ``readPoint`` and ``bizLocation`` come from the
      service's site register, not the chain, so they are reported, not checked; ``ilmd``
      must be the product document whose hash the item was registered with.
+
+A case or pallet named by its SSCC (``urn:epc:id:sscc:…`` or ``…/00/{sscc}``) is checked
+the same way against its own history on chain (``export_container``). The SSCCs a document
+names are taken at their word only through their hash: ``container_id(sscc)`` must be the
+container the chain's event names, so an export may name each parent by its SSCC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -26,10 +33,10 @@ from ledger.epcis.event_hash import (
     event_hash_id,
     hash_id_digest,
 )
-from ledger.epcis.export import CHAIN_FIELDS, export_item
-from ledger.epcis.identifiers import epc_item
+from ledger.epcis.export import CHAIN_FIELDS, export_container, export_item
+from ledger.epcis.identifiers import canonical_digital_link, epc_item
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
-from ledger.identifiers import item_id
+from ledger.identifiers import container_id, item_id
 from ledger.identifiers.item_link import gtin_and_serial
 from ledger.registry import Registry
 from ledger.store.documents import document_hash
@@ -37,6 +44,7 @@ from ledger.store.documents import document_hash
 __all__ = ["EventCheck", "verify_document"]
 
 _OFF_CHAIN = ("readPoint", "bizLocation")
+_SSCC_LINK = re.compile(r"https://id\.gs1\.org/00/(\d{18})")
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,37 @@ def verify_document(registry: Registry, document: Mapping[str, Any]) -> list[Eve
     """One check per event of ``document``, in document order."""
     _same_chain(registry, document)
     context = document.get("@context", EPCIS_CONTEXT)
-    checker = _Checker(registry)
-    return [
-        checker.check(index, event, context)
-        for index, event in enumerate(document_events(document))
-    ]
+    events = document_events(document)
+    checker = _Checker(registry, _named_ssccs(events))
+    return [checker.check(index, event, context) for index, event in enumerate(events)]
+
+
+def _named_ssccs(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """container id → SSCC of every SSCC the events name (parents, EPCs, children)."""
+    named: dict[str, str] = {}
+    for event in events:
+        epcs = [event.get("parentID"), *_list(event.get("epcList")), *_list(event.get("childEPCs"))]
+        for epc in epcs:
+            sscc = _sscc_of(epc)
+            if sscc is not None:
+                named[container_id(sscc).hex()] = sscc
+    return named
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _sscc_of(epc: Any) -> str | None:
+    """The SSCC an EPC names (as a URN or a Digital Link), or None."""
+    if not isinstance(epc, str):
+        return None
+    try:
+        link = canonical_digital_link(epc)
+    except IdentifierError:
+        return None
+    match = _SSCC_LINK.fullmatch(link)
+    return match.group(1) if match else None
 
 
 def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
@@ -84,8 +118,9 @@ def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
 
 
 class _Checker:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, ssccs: Mapping[str, str]) -> None:
         self.registry = registry
+        self._ssccs = ssccs
         self._exports: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def check(self, index: int, event: Mapping[str, Any], context: Any) -> EventCheck:
@@ -99,7 +134,7 @@ class _Checker:
         if isinstance(claimed, str) and claimed.startswith("ni:///") and claimed != hash_id:
             ok = False
             findings.append(f"its eventID {claimed} is not its hash ID {hash_id}")
-        epcs = event.get("epcList")
+        epcs = event.get("childEPCs" if event.get("type") == "AggregationEvent" else "epcList")
         if not isinstance(epcs, list) or not epcs:
             return EventCheck(index, hash_id, False, (*findings, "it names no item (epcList)"))
         for epc in epcs:
@@ -109,11 +144,16 @@ class _Checker:
         return EventCheck(index, hash_id, ok, tuple(findings))
 
     def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
-        try:
-            gtin, serial = epc_item(str(epc), missing="it names no individual item")
-        except IdentifierError as error:
-            return False, f"{epc}: not an item the ledger can name ({error})"
-        history = self.registry.history(item_id(gtin, serial))
+        sscc = _sscc_of(epc)
+        if sscc is not None:
+            record, key = container_id(sscc), ("00", sscc)
+        else:
+            try:
+                gtin, serial = epc_item(str(epc), missing="it names no individual item")
+            except IdentifierError as error:
+                return False, f"{epc}: not an item the ledger can name ({error})"
+            record, key = item_id(gtin, serial), (gtin, serial)
+        history = self.registry.history(record)
         if not history:
             return False, f"{epc}: not registered on chain {self.registry.chain_id}"
         digest = hash_id_digest(hash_id)
@@ -123,13 +163,13 @@ class _Checker:
                     f"{epc}: recorded on chain with {chain_event.name} (seq {chain_event.seq}, "
                     f"block {chain_event.block_number}, transaction {chain_event.tx_hash})"
                 )
-        return self._derived(epc, gtin, serial, event)
+        return self._derived(epc, key, event)
 
     def _derived(
-        self, epc: Any, gtin: str, serial: str, event: Mapping[str, Any]
+        self, epc: Any, key: tuple[str, str], event: Mapping[str, Any]
     ) -> tuple[bool, str]:
         ours = _comparable(event)
-        for exported in self._export(gtin, serial):
+        for exported in self._export(*key):
             theirs = _comparable(exported)
             ilmd = event.get("ilmd")
             if ilmd is not None and "ilmd" not in exported:
@@ -150,10 +190,14 @@ class _Checker:
         return False, f"{epc}: no event of this item on chain records or says this event"
 
     def _export(self, gtin: str, serial: str) -> list[dict[str, Any]]:
+        """The export of an item (GTIN, serial), or of a container (``"00"``, SSCC)."""
         key = (gtin, serial)
         if key not in self._exports:
             try:
-                document = export_item(self.registry, gtin, serial)
+                if gtin == "00":
+                    document = export_container(self.registry, serial, ssccs=self._ssccs)
+                else:
+                    document = export_item(self.registry, gtin, serial, ssccs=self._ssccs)
             except NotFound:
                 document = {"epcisBody": {"eventList": []}}
             self._exports[key] = document["epcisBody"]["eventList"]

@@ -20,6 +20,13 @@ from ledger.identifiers.keys import (
     validate_gtin,
     validate_serial,
 )
+from ledger.identifiers.sscc import (
+    SSCC,
+    container_id,
+    sscc_digital_link,
+    sscc_urn,
+    validate_sscc,
+)
 
 __all__ = [
     "GTIN",
@@ -51,3 +58,5 @@ __all__ += [
     "epc_urn_to_digital_link",
     "sgtin_urn_to_digital_link",
 ]
+
+__all__ += ["SSCC", "container_id", "sscc_digital_link", "sscc_urn", "validate_sscc"]

@@ -16,7 +16,15 @@ from eth_utils.address import is_address, to_checksum_address
 from web3.contract.contract import ContractFunction
 
 from ledger.errors import IdentifierError, InvalidRecord
-from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
+from ledger.identifiers import (
+    ItemId,
+    container_id,
+    item_id,
+    parse_item_id,
+    validate_gtin,
+    validate_serial,
+    validate_sscc,
+)
 from ledger.registry import EpcisStep, Registry
 from ledger.relay import ForwardRequest, forwarder_execute
 
@@ -86,6 +94,23 @@ def _code(request: Mapping[str, Any], what: str) -> dict[str, str]:
         raise InvalidRecord(what, str(exc)) from None
 
 
+def _sscc(request: Mapping[str, Any], what: str) -> dict[str, str]:
+    sscc = _text(request, "sscc", what)
+    try:
+        return {"sscc": validate_sscc(sscc), "item_id": container_id(sscc).hex()}
+    except IdentifierError as exc:
+        raise InvalidRecord(what, str(exc)) from None
+
+
+def _record(request: Mapping[str, Any], what: str) -> dict[str, str]:
+    """An item (``gtin`` and ``serial``) or a container (``sscc``, a case or pallet)."""
+    if "sscc" in request:
+        if "gtin" in request or "serial" in request:
+            raise InvalidRecord(what, "name an item ('gtin', 'serial') or a container ('sscc')")
+        return _sscc(request, what)
+    return _code(request, what)
+
+
 def _address(request: Mapping[str, Any], name: str, what: str) -> str:
     value = _text(request, name, what)
     if not is_address(value) or int(value, 16) == 0:
@@ -128,12 +153,53 @@ def _register(request: Mapping[str, Any], max_batch_size: int) -> Request:
 def _move(*, to: bool) -> Callable[[Mapping[str, Any], int], Request]:
     def normalise(request: Mapping[str, Any], _max: int) -> Request:
         what = "item request"
-        normalised: Request = _code(request, what)
+        normalised: Request = _record(request, what)
         if to:
             normalised["to"] = _address(request, "to", what)
         return normalised
 
     return normalise
+
+
+def _aggregation(request: Mapping[str, Any], max_batch_size: int) -> Request:
+    """Pack into, or unpack from, the container ``sscc``: items and cases in ``items``."""
+    what = "pack request"
+    normalised: Request = _sscc(request, what)
+    entries = request.get("items")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidRecord(what, "'items' must be a non-empty list")
+    if len(entries) > max_batch_size:
+        raise InvalidRecord(
+            what,
+            f"{len(entries)} items is more than the registry's batch size of {max_batch_size}; "
+            "split them over several requests",
+        )
+    records = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, start=1):
+        where = f"{what}, item {number}"
+        if not isinstance(entry, Mapping) or set(entry) not in ({"gtin", "serial"}, {"sscc"}):
+            raise InvalidRecord(where, "each must be an object with 'gtin' and 'serial', or 'sscc'")
+        record = _record(entry, where)
+        if record["item_id"] in seen:
+            raise InvalidRecord(where, "it appears twice")
+        seen.add(record["item_id"])
+        records.append(record)
+    normalised["items"] = records
+    return normalised
+
+
+def _aggregation_call(name: str) -> Callable[[Registry, Request], ContractFunction]:
+    def call(registry: Registry, request: Request) -> ContractFunction:
+        ids = [parse_item_id(record["item_id"]) for record in request["items"]]
+        container = item_of(request)
+        return (
+            registry.pack_call(container, ids)
+            if name == "pack"
+            else registry.unpack_call(container, ids)
+        )
+
+    return call
 
 
 _RELAY_FIELDS = frozenset({"from", "to", "gas", "nonce", "deadline", "data", "signature"})
@@ -229,7 +295,9 @@ def _call(name: str, *, to: bool) -> Callable[[Registry, Request], ContractFunct
     return call
 
 
-_ITEM = frozenset({"gtin", "serial"})
+_ITEM = frozenset({"gtin", "serial", "sscc"})
+"""An item by GTIN and serial, or a container (case, pallet) by SSCC."""
+_AGGREGATION = frozenset({"sscc", "items"})
 _ITEM_TO = _ITEM | {"to"}
 
 KINDS: dict[str, OperationKind] = {
@@ -240,6 +308,8 @@ KINDS: dict[str, OperationKind] = {
         OperationKind("transfer", _ITEM_TO, _move(to=True), _call("transfer", to=True)),
         OperationKind("receive", _ITEM, _move(to=False), _call("acceptDelivery", to=False)),
         OperationKind("report_stolen", _ITEM, _move(to=False), _call("reportStolen", to=False)),
+        OperationKind("pack", _AGGREGATION, _aggregation, _aggregation_call("pack")),
+        OperationKind("unpack", _AGGREGATION, _aggregation, _aggregation_call("unpack")),
         OperationKind("relay", _RELAY_FIELDS, _relay, _relay_call),
         OperationKind("epcis", _EPCIS_FIELDS, _epcis, _epcis_call),
     )

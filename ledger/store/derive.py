@@ -16,6 +16,7 @@ from ledger.registry import ITEM_EVENTS, Flag
 
 __all__ = [
     "ANCHOR_EVENT",
+    "CONTAINER_CREATED",
     "GOVERNANCE_EVENTS",
     "REGISTRATION_EVENTS",
     "SUSPENSION_EVENTS",
@@ -31,7 +32,11 @@ __all__ = [
     "suspensions",
 ]
 
-REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
+REGISTRATION_EVENTS = frozenset(
+    {"ItemRegistered", "BatchItemRegistered", "BatchItemActivated", "ContainerCreated"}
+)
+"""Events that create a record at seq 1: an item, or a container (case or pallet)."""
+CONTAINER_CREATED = "ContainerCreated"
 ITEM_EVENT_NAMES = frozenset(ITEM_EVENTS)
 BATCH_EVENT = "BatchRegistered"
 ANCHOR_EVENT = "BatchAnchored"
@@ -81,7 +86,8 @@ class ChainEvent:
 
     @property
     def item_id(self) -> str:
-        return str(self.args["itemId"])
+        """The record the event is about (a container's own events name it ``containerId``)."""
+        return str(self.args["itemId"] if "itemId" in self.args else self.args["containerId"])
 
 
 def event_seq(event: ChainEvent) -> int:
@@ -107,11 +113,15 @@ class ItemFold:
     seq: int
     last_block: int
     consignee: str | None = None
+    container: str | None = None
+    """Aggregation: the container it is packed in directly (its own record, not the top's)."""
 
     @classmethod
-    def registered(cls, operator: str, block_number: int) -> ItemFold:
-        """Right after registration: the operator holds it, active, seq 1."""
-        return cls(operator, Status.ACTIVE, Flag(0), 1, block_number)
+    def registered(cls, operator: str, block_number: int, *, container: bool = False) -> ItemFold:
+        """Right after registration: the operator (or a container's packer) holds it, active,
+        seq 1."""
+        flags = Flag.CONTAINER if container else Flag(0)
+        return cls(operator, Status.ACTIVE, flags, 1, block_number)
 
 
 def apply_item_event(state: ItemFold, event: ChainEvent) -> None:
@@ -143,6 +153,12 @@ def apply_item_event(state: ItemFold, event: ChainEvent) -> None:
         state.status = Status.DECOMMISSIONED
     elif name == "ItemDestroyed":
         state.status = Status.DESTROYED
+    elif name == "ItemPacked":  # its own record keeps its holder; the container moves it
+        state.container = args["containerId"]
+        state.flags |= Flag.PACKED
+    elif name == "ItemUnpacked":
+        state.container, state.custodian = None, args["by"]
+        state.flags &= ~Flag.PACKED
     else:
         raise ValueError(f"{name} is not an item event after registration")
     state.seq = event_seq(event)
@@ -158,6 +174,8 @@ def custody_parties(event: ChainEvent, operator: str | None = None) -> dict[str,
     *from* and *to*.
     """
     args = event.args
+    if event.name == CONTAINER_CREATED:
+        return {"from_address": None, "to_address": args["by"], "by_address": args["by"]}
     if event.name in REGISTRATION_EVENTS:
         by = args.get("operator", operator)
         return {"from_address": None, "to_address": by, "by_address": by}

@@ -5,7 +5,8 @@
   ``BatchAnchor`` (:mod:`ledger.store.batch_models`), and the
   indexer's bookkeeping ``IndexerCheckpoint`` and ``IndexedBlock``.
 * **The store's own** (never on chain, kept safe by migrations and backups):
-  ``ItemCode`` (the GTIN and serial behind an item id), ``ProductDocument`` and ``Scan``,
+  ``ItemCode`` (the GTIN and serial behind an item id), ``ContainerCode`` (the SSCC behind
+  a container id), ``ProductDocument`` and ``Scan``,
   the organisations, marketplace, detection and alert tables of
   :mod:`ledger.store.market_models`, the outbox of :mod:`ledger.store.operation_models`, and
   the prepared Merkle batches of :mod:`ledger.store.batch_models`.
@@ -32,6 +33,7 @@ __all__ = [
     "OWN_TABLES",
     "Brand",
     "BrandPrefix",
+    "ContainerCode",
     "CustodyEvent",
     "GovernanceEvent",
     "IndexedBlock",
@@ -126,6 +128,10 @@ class Item(SQLModel, table=True):
     registered_while_suspended: bool = False
     last_block: int = Field(sa_type=BigInteger)
     """Block of the item's latest event: its state is final once this block is."""
+    container_id: str | None = Field(default=None, index=True, max_length=HASH_LENGTH)
+    """Aggregation: the container (case or pallet) it is packed in directly. While packed,
+    ``custodian`` and ``status`` are its own record's; its top container's apply (the
+    repository resolves them). A container's own row has brand 0 and the zero operator."""
 
 
 class CustodyEvent(SQLModel, table=True):
@@ -149,6 +155,8 @@ class CustodyEvent(SQLModel, table=True):
     tx_hash: str = Field(max_length=HASH_LENGTH)
     log_index: int
     timestamp: int = Field(sa_type=BigInteger)
+    container_id: str | None = Field(default=None, index=True, max_length=HASH_LENGTH)
+    """Aggregation: the container an ``ItemPacked`` / ``ItemUnpacked`` event names."""
 
 
 class IndexerCheckpoint(SQLModel, table=True):
@@ -189,6 +197,17 @@ class ItemCode(SQLModel, table=True):
     item_id: str = Field(primary_key=True, max_length=HASH_LENGTH)
     gtin: str = Field(max_length=14)
     serial: str = Field(max_length=20)
+    recorded_at: datetime
+
+
+class ContainerCode(SQLModel, table=True):
+    """The SSCC behind a container id (``ledger.identifiers.container_id``); never on chain."""
+
+    __tablename__ = "container_code"
+    __table_args__ = (UniqueConstraint("sscc", name="uq_container_code_sscc"),)
+
+    container_id: str = Field(primary_key=True, max_length=HASH_LENGTH)
+    sscc: str = Field(max_length=18)
     recorded_at: datetime
 
 
@@ -241,5 +260,13 @@ DERIVED_TABLES = (
 )
 """What ``Indexer.rebuild`` clears, children before parents."""
 
-OWN_TABLES = (ItemCode, ProductDocument, Scan, *OPERATION_TABLES, *MARKET_TABLES, *BATCH_TABLES)
+OWN_TABLES = (
+    ItemCode,
+    ContainerCode,
+    ProductDocument,
+    Scan,
+    *OPERATION_TABLES,
+    *MARKET_TABLES,
+    *BATCH_TABLES,
+)
 """What no rebuild ever touches."""

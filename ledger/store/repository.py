@@ -30,6 +30,7 @@ from ledger.identifiers import (
     validate_serial,
 )
 from ledger.identifiers import item_id as compute_item_id
+from ledger.store.containers import top_container_state
 from ledger.store.database import session
 from ledger.store.documents import KNOWN_FIELDS, canonical_json, document_hash
 from ledger.store.models import (
@@ -160,15 +161,16 @@ class Store:
         return self.item(compute_item_id(gtin, serial))
 
     def item(self, item_id: ItemId | str) -> ItemRead | None:
-        """The item as indexed, or None when the store does not know it."""
+        """The item as indexed, or None when the store does not know it. A packed item reads
+        its top container's custodian, consignee and status, as on chain."""
         with session(self.engine) as db:
             row = db.get(Item, _item_key(item_id))
             if row is None:
                 return None
             confirmed = _confirmed_block(db)
-            return ItemRead.model_validate(
-                {**row.model_dump(), "confirmed": row.last_block <= confirmed}
-            )
+            values = {**row.model_dump(), "confirmed": row.last_block <= confirmed}
+            values.update(top_container_state(db, row))
+            return ItemRead.model_validate(values)
 
     def items_held_by(self, custodian: str, *, limit: int = 100, offset: int = 0) -> list[ItemRead]:
         """Items whose custodian is ``custodian``, oldest first."""

@@ -71,6 +71,9 @@ class ItemRead(SQLModel):
     registered_while_suspended: bool
     last_block: int
     confirmed: bool
+    container_id: str | None = None
+    """Aggregation: the container it is packed in directly. While packed, ``custodian``,
+    ``consignee`` and ``status`` are its top container's, as ``getItem`` answers on chain."""
 
 
 class CustodyEventRead(SQLModel):
@@ -88,6 +91,9 @@ class CustodyEventRead(SQLModel):
     log_index: int
     timestamp: int
     confirmed: bool
+    container_id: str | None = None
+    """``ItemPacked`` / ``ItemUnpacked``: the container; in ``Store.travels``: the container
+    whose own event this is, which carried the item."""
 
 
 class BrandRead(SQLModel):

@@ -25,6 +25,7 @@ from ledger.store.batch_models import BatchAnchor
 from ledger.store.derive import (
     ANCHOR_EVENT,
     BATCH_EVENT,
+    CONTAINER_CREATED,
     ITEM_EVENT_NAMES,
     REGISTRATION_EVENTS,
     SUSPENSION_EVENTS,
@@ -53,6 +54,7 @@ __all__ = ["Applied", "RolledBack", "apply_events", "clear_derived", "rollback_t
 _CHUNK = 500
 """Rows per IN (…) list: well under every backend's parameter limit."""
 _ZERO_HASH = "0x" + "00" * 32
+_ZERO_ADDRESS = "0x" + "00" * 20
 T = TypeVar("T")
 
 
@@ -139,7 +141,12 @@ def _apply_items(db: Session, events: Sequence[ChainEvent], batches: dict[str, C
                 raise IndexConflict(item_id, 1, _stored_tx(db, item_id, 1), event.tx_hash)
             created[item_id] = _registration(db, event, batches)
             operator = created[item_id]["operator"]
-            folds[item_id] = ItemFold.registered(operator, event.block_number)
+            if event.name == CONTAINER_CREATED:
+                folds[item_id] = ItemFold.registered(
+                    str(event.args["by"]), event.block_number, container=True
+                )
+            else:
+                folds[item_id] = ItemFold.registered(operator, event.block_number)
         else:
             _check_next(db, item_id, state, seq, event)
             assert state is not None  # _check_next raised otherwise
@@ -222,9 +229,21 @@ def _activated_brands_with_suspensions(db: Session, events: Sequence[ChainEvent]
 
 def _registration(db: Session, event: ChainEvent, batches: dict[str, ChainEvent]) -> dict[str, Any]:
     """The columns of a new item fixed at registration (a batch item's come from its batch,
-    a Merkle batch item's from its batch's anchoring, which is its registration time)."""
+    a Merkle batch item's from its batch's anchoring, which is its registration time).
+    A container has no brand (0) and no operator (the zero address), as on chain."""
     if event.name == "BatchItemActivated":
         return _activation(db, event)
+    if event.name == CONTAINER_CREATED:
+        return {
+            "item_id": event.item_id,
+            "brand_id": 0,
+            "operator": _ZERO_ADDRESS,
+            "registered_at": event.timestamp,
+            "registered_block": event.block_number,
+            "batch_id": None,
+            "doc_hash": None,
+            "registered_while_suspended": False,
+        }
     if event.name == "ItemRegistered":
         source, batch_id = event, None
     else:
@@ -274,6 +293,7 @@ def _custody_row(event: ChainEvent, seq: int, operator: str | None) -> dict[str,
         "tx_hash": event.tx_hash,
         "log_index": event.log_index,
         "timestamp": event.timestamp,
+        "container_id": event.args.get("containerId") if "itemId" in event.args else None,
     }
 
 
@@ -285,6 +305,7 @@ def _fold_of(item: Item) -> ItemFold:
         seq=item.seq,
         last_block=item.last_block,
         consignee=item.consignee,
+        container=item.container_id,
     )
 
 
@@ -296,6 +317,7 @@ def _fold_columns(fold: ItemFold) -> dict[str, Any]:
         "flags": int(fold.flags),
         "seq": fold.seq,
         "last_block": fold.last_block,
+        "container_id": fold.container,
     }
 
 
@@ -493,8 +515,14 @@ def _refold(db: Session, ids: Sequence[str]) -> None:
         events_by_item[row.item_id].append(row)
     updates = []
     for item in _items(db, ids):
-        fold = ItemFold.registered(item.operator, item.registered_block)
-        for row in events_by_item[item.item_id]:
+        rows = events_by_item[item.item_id]
+        if rows and rows[0].name == CONTAINER_CREATED:
+            fold = ItemFold.registered(
+                str(rows[0].by_address), item.registered_block, container=True
+            )
+        else:
+            fold = ItemFold.registered(item.operator, item.registered_block)
+        for row in rows:
             if row.seq > 1:
                 apply_item_event(fold, _custody_event(row))
         updates.append({"item_id": item.item_id, **_fold_columns(fold)})
@@ -506,6 +534,8 @@ def _refold(db: Session, ids: Sequence[str]) -> None:
 def _custody_event(row: CustodyEvent) -> ChainEvent:
     """Enough of a stored custody event for :func:`apply_item_event`."""
     args: dict[str, Any] = {"seq": row.seq}
+    if row.container_id is not None:
+        args["containerId"] = row.container_id
     if row.name == "ItemClaimed":
         args["owner"] = row.to_address
     elif row.from_address is not None:

@@ -233,3 +233,31 @@ def test_cli_runs_the_item_lifecycle_on_a_local_chain_that_survives_a_restart(cl
     c3 = batch_item.json()
     assert (c3["status"], c3["custodian"], c3["seq"]) == ("active", address["line1"], 1)
     assert history_names(c3) == ["BatchItemRegistered"]
+
+
+def test_cli_packs_a_pallet_ships_it_and_unpacks_it(cli: Cli) -> None:
+    """Runs after the lifecycle above, on its chain: C2 and C3 are still the line's."""
+    pallet = "006141410000000012"  # extension 0, prefix 0614141, reference 1, check digit 2
+    c2, c3 = f"{GTIN}/C2", f"{GTIN}/C3"
+
+    packed = cli("container", "pack", pallet, c2, c3, "--as", "line1")
+    assert f"packed 2 into SSCC {pallet}" in packed.ok().stdout
+    cli("container", "ship", pallet, "--to", "shop", "--as", "line1").ok()
+    cli("container", "receive", pallet, "--as", "shop").ok()
+
+    inside, shown, listed = cli.all(
+        ["item", "show", c2, "--json"], ["container", "show", pallet], ["account", "list"]
+    )
+    address = dict(line.split() for line in listed.ok().stdout.splitlines())
+    assert inside.json()["custodian"] == address["shop"]  # the pallet's, as it travelled
+    assert inside.json()["container"] is not None
+    assert "active, held by" in shown.ok().stdout
+    assert "ItemShipped" in shown.stdout
+
+    refused = cli("item", "ship", c2, "--to", "line1", "--as", "shop")
+    assert refused.code == 1, refused
+    assert refused.stderr.startswith("error: PackedItem: item 0x"), refused
+
+    unpacked = cli("container", "unpack", pallet, c2, "--as", "shop")
+    assert f"unpacked 1 out of SSCC {pallet}" in unpacked.ok().stdout
+    cli("item", "ship", c2, "--to", "line1", "--as", "shop").ok()

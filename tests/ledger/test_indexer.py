@@ -721,7 +721,8 @@ def chain_histories(registry: Registry) -> dict[str, list[tuple[str, int, int, s
         if name not in ITEM_EVENTS:
             continue
         args = registry.contract.events[name]().process_log(log)["args"]
-        histories["0x" + bytes(args["itemId"]).hex()].append(
+        record = args["itemId"] if "itemId" in args else args["containerId"]
+        histories["0x" + bytes(record).hex()].append(
             (
                 name,
                 int(args.get("seq", 1)),

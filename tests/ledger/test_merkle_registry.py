@@ -26,7 +26,7 @@ from ledger.contract_errors import (
     Status,
     UnknownBatch,
 )
-from ledger.identifiers import ItemId, item_id
+from ledger.identifiers import ItemId, container_id, item_id
 from ledger.merkle import BatchProof, MerkleTree
 from ledger.outbox.operations import contract_call
 from ledger.registry import Flag, Registry
@@ -274,6 +274,30 @@ def test_first_ship_activates_the_item_in_the_same_transaction(
     ]
     assert state(registry, ids[4]).status is Status.IN_TRANSIT
     assert again.fn_name == "acceptDelivery"  # on chain now: no activation any more
+
+
+def test_packing_batch_items_activates_those_not_yet_on_chain_in_the_same_transaction(
+    registry: Registry, roles: Roles
+) -> None:
+    ids = items(4)
+    tree = anchored(registry, roles, ids)
+    case = container_id("106141412345678908")
+    registry.batch_proofs = lambda item: proof(tree, ids.index(item)) if item in ids else None
+    try:
+        registry.ship(roles.operator, ids[0], roles.distributor.address)
+        registry.cancel_shipment(roles.operator, ids[0])  # on chain now, the others are not
+        result = registry.pack(roles.operator, case, [ids[0], ids[2], ids[3]])
+    finally:
+        registry.batch_proofs = None
+
+    names = [name for name, _ in emitted(registry, result.receipt)]
+    assert names.count("BatchItemActivated") == 2
+    assert names.count("ItemPacked") == 3
+    assert registry.item(ids[1]) is None  # not packed: still only a leaf
+    for item in (ids[0], ids[2], ids[3]):
+        packed = state(registry, item)
+        assert packed.container == case
+        assert packed.custodian == roles.operator.address
 
 
 def test_a_refused_first_action_leaves_the_item_off_chain(registry: Registry, roles: Roles) -> None:

@@ -68,7 +68,7 @@ from ledger.contract_errors import (
     Status,
     UnknownBatch,
 )
-from ledger.identifiers import ItemId, item_id
+from ledger.identifiers import ItemId, container_id, item_id
 from ledger.merkle import BatchProof
 from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
 from ledger.relay import (
@@ -229,6 +229,9 @@ def _own_claim_signature(registry: Registry, s: Scene, caller: LocalAccount) -> 
     return bytes(caller.unsafe_sign_hash(digest).signature)
 
 
+STRANGERS_PALLET = "006141410000009992"
+"""An SSCC never packed: a stranger's pack would create it, then fail on the item."""
+
 PRIVILEGED: dict[str, tuple[Attempt, Expected]] = {
     # Registry admin (Ownable2Step owner).
     "admitBrand": (lambda r, s, a: r.admit_brand(a, a.address, "Fake", []), _ownable),
@@ -277,6 +280,12 @@ PRIVILEGED: dict[str, tuple[Attempt, Expected]] = {
     "reportStolen": (lambda r, s, a: r.report_stolen(a, s.item), _custodian_of_item),
     "clearStolen": (lambda r, s, a: r.clear_stolen(a, s.item), _custodian_of_item),
     "recordRetailSale": (lambda r, s, a: r.record_retail_sale(a, s.item), _custodian_of_item),
+    # Aggregation: the custodian of every item packed, and of the container.
+    "pack": (
+        lambda r, s, a: r.pack(a, container_id(STRANGERS_PALLET), [s.item]),
+        _custodian_of_item,
+    ),
+    "unpack": (lambda r, s, a: r.unpack(a, s.item, [s.item]), _custodian_of_item),
     # The consignee.
     "acceptDelivery": (lambda r, s, a: r.receive(a, s.shipped), _consignee),
     "acceptDeliveryBatch": (lambda r, s, a: r.receive_batch(a, [s.shipped]), _consignee),
