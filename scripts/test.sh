@@ -13,6 +13,6 @@ export HARDHAT_DISABLE_TELEMETRY_PROMPT=true
 npx --no-install hardhat compile --quiet
 .venv-slither/bin/slither . --hardhat-ignore-compile --exclude-informational --exclude-low \
     --fail-medium
-# worksteal: an idle worker takes tests queued for the other, so the long tests (the state
-# machine, the crash-recovery runs) do not leave one worker waiting at the end.
-.venv/bin/python -m pytest -n 2 --dist worksteal "$@"
+# loadscope: a module (or class) runs on one worker, so module-scoped fixtures (an anvil, a
+# deployed and seeded API, a simulated market) are built once, not once per worker.
+.venv/bin/python -m pytest -n 2 --dist loadscope "$@"
