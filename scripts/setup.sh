@@ -16,18 +16,29 @@ if ! command -v npm >/dev/null; then
     exit 1
 fi
 
+# The npm toolchain and Slither's virtualenv install beside the project's own virtualenv (they
+# share nothing), so a fresh machine waits for the longest of the three, not their sum.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error &
+    npm_pid=$!
+fi
+# Slither (static analysis of the contracts, run by scripts/test.sh) needs web3 < 8 while the
+# project uses web3 8, so it lives in its own virtualenv, pinned by requirements-slither.lock.
+(
+    [ -x .venv-slither/bin/python ] || "$python" -m venv .venv-slither
+    .venv-slither/bin/python -m pip install --quiet --disable-pip-version-check \
+        -r requirements-slither.lock
+) &
+slither_pid=$!
+
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -c requirements.lock -e ".[dev]"
-# Slither (static analysis of the contracts, run by scripts/test.sh) needs web3 < 8 while the
-# project uses web3 8, so it lives in its own virtualenv, pinned by requirements-slither.lock.
-[ -x .venv-slither/bin/python ] || "$python" -m venv .venv-slither
-.venv-slither/bin/python -m pip install --quiet --disable-pip-version-check \
-    -r requirements-slither.lock
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
+wait "$slither_pid" || { echo "setup: installing Slither (.venv-slither) failed" >&2; exit 1; }
+if [ -n "${npm_pid:-}" ]; then
+    wait "$npm_pid" || { echo "setup: npm ci failed" >&2; exit 1; }
 fi
 # Page tests drive Debian's Chromium (Playwright's own browser download cannot work here);
 # label tests render PDF sheets with poppler's pdftoppm and decode every code on them;

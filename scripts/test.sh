@@ -13,6 +13,5 @@ export HARDHAT_DISABLE_TELEMETRY_PROMPT=true
 npx --no-install hardhat compile --quiet
 .venv-slither/bin/slither . --hardhat-ignore-compile --exclude-informational --exclude-low \
     --fail-medium
-# loadscope: a module (or class) runs on one worker, so module-scoped fixtures (an anvil, a
-# deployed and seeded API, a simulated market) are built once, not once per worker.
-.venv/bin/python -m pytest -n 2 --dist loadscope "$@"
+# The longest tests start first (tests/conftest.py orders them by their slow(seconds=…) mark).
+.venv/bin/python -m pytest -n 2 "$@"

@@ -29,7 +29,7 @@ from ledger.anvil import AnvilNode, find_anvil
 from ledger.errors import ChainError
 from ledger.identifiers import item_id
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=60)]
 
 GTIN = "00614141123452"
 PREFIX = "0614141"

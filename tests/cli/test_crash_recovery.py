@@ -44,7 +44,7 @@ from tests.conftest import GTIN, PREFIX, PROJECT_ROOT
 from tests.ledger.test_anvil import free_port, make_node
 from tests.ledger.test_store import postgres_schema
 
-pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+pytestmark = [pytest.mark.slow(seconds=100), pytest.mark.anvil]
 
 REGISTRATIONS = 1000
 TRANSFERS = 200

@@ -126,7 +126,7 @@ def test_bench_json_keys_are_the_report_fields_except_the_evm_name() -> None:
     assert fields - {"evm"} == GAS_KEYS
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_bench_listings_json_reports_rates_and_the_single_listing_baseline(
     tmp_path: Path,
 ) -> None:

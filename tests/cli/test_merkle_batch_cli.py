@@ -19,7 +19,7 @@ from ledger.store.database import make_engine
 from ledger.store.merkle_batches import MerkleBatches
 from tests.cli.test_cli_workflow import ACCOUNTS, GTIN, PREFIX, Cli, cli  # noqa: F401 - fixture
 
-pytestmark = [pytest.mark.anvil, pytest.mark.slow]
+pytestmark = [pytest.mark.anvil, pytest.mark.slow(seconds=50)]
 
 
 def test_a_batch_is_anchored_and_its_item_activated_by_its_first_ship(cli: Cli) -> None:  # noqa: F811

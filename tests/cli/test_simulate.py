@@ -141,7 +141,7 @@ def runs() -> tuple[dict[str, Any], dict[str, Any]]:
     return _simulate("--seed", "11"), _simulate("--seed", "11")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_simulate_json_has_every_headline_figure(
     runs: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
@@ -161,7 +161,7 @@ def test_simulate_json_has_every_headline_figure(
     assert report["durations"]["check_requests_seconds"] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_simulate_counts_add_up(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     report = runs[0]
     kinds = [*report["by_attack"].values(), report["genuine"]]
@@ -184,7 +184,7 @@ def test_simulate_counts_add_up(runs: tuple[dict[str, Any], dict[str, Any]]) -> 
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_simulate_meets_the_rate_targets_and_blocks_every_kind_at_first_check(
     runs: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
@@ -197,7 +197,7 @@ def test_simulate_meets_the_rate_targets_and_blocks_every_kind_at_first_check(
         assert figures["listings"] >= 1, kind
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_simulate_shows_insider_fakes_pass_first_and_are_caught_later(
     runs: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
@@ -210,7 +210,7 @@ def test_simulate_shows_insider_fakes_pass_first_and_are_caught_later(
     assert later["recheck_reasons"] == {"claimed_by_another_owner": insider["listings"]}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_simulate_with_the_same_seed_gives_the_same_figures(
     runs: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:

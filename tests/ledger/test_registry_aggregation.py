@@ -600,6 +600,7 @@ CONTAINERS = [container_id(sscc(n)) for n in range(10, 14)]
 RECORDS = [*LOOSE, *CONTAINERS]
 
 
+@pytest.mark.slow(seconds=30)
 def test_pack_ship_receive_unpack_keep_every_custodian_equal_to_the_model(
     chain: Chain, registry: Registry, roles: Roles
 ) -> None:

@@ -36,7 +36,7 @@ the in-process chain, which is what lets CI run a thousand examples), with the r
 deployed as ``conftest.deployed`` deploys it. One deployment serves every example: the machine
 takes a chain snapshot when it starts and reverts to it in ``teardown``. Settings come from
 ``conftest.state_machine_settings``: 40 examples of up to 25 steps locally (profile ``dev``),
-1,000 of up to 10 steps in CI (profile ``ci``, loaded when ``CI`` is set or by
+1,000 of up to 6 steps in CI (profile ``ci``, loaded when ``CI`` is set or by
 ``HYPOTHESIS_PROFILE=ci``).
 """
 
@@ -895,6 +895,7 @@ def _connect(url: str, ipc: Path, node: subprocess.Popen[bytes], log: Path) -> C
 
 
 @pytest.mark.anvil
+@pytest.mark.slow(seconds=200)  # 1,000 examples in CI
 def test_random_operations_by_random_parties_keep_the_registry_consistent(
     anvil_chain: Chain,
 ) -> None:
