@@ -13,5 +13,6 @@ export HARDHAT_DISABLE_TELEMETRY_PROMPT=true
 npx --no-install hardhat compile --quiet
 .venv-slither/bin/slither . --hardhat-ignore-compile --exclude-informational --exclude-low \
     --fail-medium
-# The longest tests start first (tests/conftest.py orders them by their slow(seconds=…) mark).
-.venv/bin/python -m pytest -n 2 "$@"
+# worksteal: each worker starts on its share of the slow modules (tests/conftest.py places them
+# by their slow(seconds=…) marks), then an idle worker takes tests from the other's queue.
+.venv/bin/python -m pytest -n 2 --dist worksteal "$@"

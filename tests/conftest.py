@@ -70,15 +70,43 @@ def state_machine_settings() -> settings:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (``slow(seconds=…)``, then other ``slow`` ones), the rest in
-    their order. Under xdist the long modules then start at once on both workers, instead of
-    one finishing last on one worker while the other waits."""
+    """Under ``pytest -n N --dist worksteal``: the slow modules spread over the N workers and
+    at the head of each one's share, so they start at once, side by side.
 
-    def expected_seconds(item: pytest.Item) -> float:
-        marker = item.get_closest_marker("slow")
-        return 0.0 if marker is None else float(marker.kwargs.get("seconds", 10))
+    worksteal hands worker k the k-th of N contiguous slices of the collection and later moves
+    tests from the end of one worker's queue to an idle one. So the slow modules (by their
+    ``slow(seconds=…)`` marks, heaviest first) go to the least loaded of N lanes, each lane is
+    filled up to its slice's length with the other tests in their order, and the collection
+    is the lanes one after another. Without xdist the order only changes, nothing else."""
+    lanes = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    slow_modules: dict[str, list[pytest.Item]] = {}
+    others: list[pytest.Item] = []
+    for item in items:
+        if item.get_closest_marker("slow") is None:
+            others.append(item)
+        else:
+            slow_modules.setdefault(item.nodeid.split("::")[0], []).append(item)
 
-    items.sort(key=expected_seconds, reverse=True)
+    def seconds(group: list[pytest.Item]) -> float:
+        total = 0.0
+        for item in group:
+            marker = item.get_closest_marker("slow")
+            total += 10.0 if marker is None else float(marker.kwargs.get("seconds", 10))
+        return total
+
+    lane_items: list[list[pytest.Item]] = [[] for _ in range(lanes)]
+    lane_seconds = [0.0] * lanes
+    for group in sorted(slow_modules.values(), key=seconds, reverse=True):
+        lane = lane_seconds.index(min(lane_seconds))
+        lane_items[lane].extend(group)
+        lane_seconds[lane] += seconds(group)
+    remaining, rest = len(items), iter(others)
+    for lane, lane_list in enumerate(lane_items):
+        share = remaining // (lanes - lane)  # worksteal's own split of what is left
+        remaining -= share
+        lane_list.extend(item for _, item in zip(range(share - len(lane_list)), rest, strict=False))
+    lane_items[-1].extend(rest)
+    items[:] = [item for lane_list in lane_items for item in lane_list]
 
 
 def conformance_dir() -> Path:
