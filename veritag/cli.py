@@ -24,6 +24,7 @@ from ledger.registry import Registry
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
+from veritag.codes_file import write_claim_codes
 from veritag.commands import (
     admin,
     batch,
@@ -278,7 +279,7 @@ def item_register(
     if codes and claim_codes:
         # Written before anything is sent: a registered item whose code was lost could
         # never be claimed, while a code of an item that failed to register is harmless.
-        _write_codes(claim_codes, labels, codes)
+        write_claim_codes(claim_codes, labels, codes)
         console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
     # The GTIN and serial behind each item id, and the document, never go on chain: the
     # store keeps them. Recorded first; both are idempotent and harmless if sending fails.
@@ -325,18 +326,6 @@ def read_document(path: Path) -> dict[str, object]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: a product document must be a JSON object")
     return loaded
-
-
-def _write_codes(path: Path, labels: list[tuple[str, str, ItemId]], codes: list[str]) -> None:
-    import csv  # noqa: PLC0415
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["gtin", "serial", "item_id", "claim_code"])
-        for (gtin, serial, ident), code in zip(labels, codes, strict=True):
-            writer.writerow([gtin, serial, ident.hex(), code])
-    path.chmod(0o600)
 
 
 @item_app.command("ship")

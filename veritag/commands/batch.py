@@ -8,7 +8,6 @@ proof; scans answer ``authentic`` from the proof before that.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from ledger.item_file import read_item_file
 from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.store.merkle_batches import MerkleBatches
+from veritag.codes_file import write_claim_codes
 from veritag.session import Session
 
 __all__ = ["register"]
@@ -96,7 +96,7 @@ def batch_anchor(
     registry, signer = session.registry(), session.signer(as_)
     if codes and claim_codes:
         labels = [(g, s, ItemId(i)) for (g, s), i in zip(ordered, ids, strict=True)]
-        _write_codes(claim_codes, labels, codes)
+        write_claim_codes(claim_codes, labels, codes)
         console.print(f"hidden claim codes written to {claim_codes} (keep it secret)")
     store = session.store()
     store.record_codes([(g, s, "0x" + i.hex()) for (g, s), i in zip(ordered, ids, strict=True)])
@@ -131,14 +131,3 @@ def _codes(
         raise ConfigError("--gtin needs --count N (1 to 1,000,000)")
     checked = validate_gtin(gtin)
     return [(checked, f"{prefix}{n}") for n in range(start, start + count)]
-
-
-def _write_codes(path: Path, labels: list[tuple[str, str, ItemId]], codes: list[str]) -> None:
-    """The hidden codes, owner-only: the brand prints them under the scratch-off."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["gtin", "serial", "item_id", "claim_code"])
-        for (gtin, serial, ident), code in zip(labels, codes, strict=True):
-            writer.writerow([gtin, serial, ident.hex(), code])
-    path.chmod(0o600)
