@@ -324,14 +324,14 @@ class Indexer:
             return None  # not an event the store is derived from
         number = int(log["blockNumber"])
         block = blocks[number]
-        block_hash = HexBytes(log["blockHash"]).to_0x_hex()
+        block_hash = "0x" + bytes(log["blockHash"]).hex()
         if block_hash != _hash(block):
             raise _ChainMoved
         return ChainEvent(
             name=name,
             block_number=number,
             block_hash=block_hash,
-            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
             log_index=int(log["logIndex"]),
             timestamp=int(block["timestamp"]),
             args={k: _plain(v) for k, v in args.items()},
@@ -519,14 +519,15 @@ class Indexer:
 
 def _log_receipt(raw: dict[str, Any]) -> LogReceipt:
     """A raw JSON-RPC log with the fields the indexer reads in web3's types."""
+    # bytes.fromhex, not HexBytes: its checks cost a third of reading a range.
     return cast(
         LogReceipt,
         {
-            "topics": [HexBytes(t) for t in raw["topics"]],
-            "data": HexBytes(raw["data"]),
+            "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
+            "data": bytes.fromhex(raw["data"][2:]),
             "blockNumber": int(raw["blockNumber"], 16),
-            "blockHash": HexBytes(raw["blockHash"]),
-            "transactionHash": HexBytes(raw["transactionHash"]),
+            "blockHash": bytes.fromhex(raw["blockHash"][2:]),
+            "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
             "logIndex": int(raw["logIndex"], 16),
         },
     )
