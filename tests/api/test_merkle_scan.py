@@ -29,8 +29,11 @@ SERIALS = [f"MB{n}" for n in range(33)]
 
 
 @pytest.fixture(scope="module")
-def batch_root(api_chain: Chain, api_registry: Registry, store: Store) -> bytes:
-    """A batch of 33 demo-GTIN items anchored by the demo brand's factory, kept in the store."""
+def batch_root(
+    api_chain: Chain, api_registry: Registry, store: Store, demo_urls: dict[str, str]
+) -> bytes:
+    """A batch of 33 demo-GTIN items anchored by the demo brand's factory (an operator once
+    the demo is seeded), kept in the store."""
     roles = DemoRoles.from_dev_accounts(api_chain.dev_accounts)
     ids = item_ids_for(DEMO_GTIN, SERIALS)
     tree = prepare(ids)
