@@ -30,8 +30,7 @@ from ledger.identifiers import ItemId, container_id, item_id
 from ledger.merkle import BatchProof, MerkleTree
 from ledger.outbox.operations import contract_call
 from ledger.registry import Flag, Registry
-from tests.helpers import reverts
-from tests.ledger.test_registry_items import emitted, history, state
+from tests.helpers import emitted, history, reverts, state
 
 if TYPE_CHECKING:
     from tests.conftest import Roles

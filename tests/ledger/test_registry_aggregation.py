@@ -12,13 +12,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
-from hexbytes import HexBytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,7 +26,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from web3.types import TxReceipt
 
 from ledger.chain import Chain
 from ledger.contract_errors import (
@@ -45,8 +42,8 @@ from ledger.contract_errors import (
     WrongStatus,
 )
 from ledger.identifiers import ItemId, check_digit, container_id, item_id
-from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
-from tests.helpers import reverts
+from ledger.registry import ZERO_ADDRESS, Flag, Registry
+from tests.helpers import emitted, refusal, reverts, state
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -70,38 +67,6 @@ def items(count: int, start: int = 1) -> list[ItemId]:
 def numbered(count: int, start: int = 1) -> list[ItemId]:
     """Distinct ids without hashing, for hundreds of items."""
     return [ItemId(n.to_bytes(32, "big")) for n in range(start, start + count)]
-
-
-def state(registry: Registry, item: ItemId) -> ItemState:
-    found = registry.item(item)
-    assert found is not None, f"{item} is not registered"
-    return found
-
-
-def emitted(registry: Registry, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:
-    by_topic = {
-        HexBytes(event_abi_to_log_topic(entry)): str(entry["name"])
-        for entry in registry.contract.abi
-        if entry["type"] == "event"
-    }
-    events = []
-    for log in receipt["logs"]:
-        name = by_topic[HexBytes(log["topics"][0])]
-        args = dict(registry.contract.events[name]().process_log(log)["args"])
-        events.append((name, {k: _hex(v) for k, v in args.items()}))
-    return events
-
-
-def _hex(value: Any) -> Any:
-    return "0x" + bytes(value).hex() if isinstance(value, bytes) else value
-
-
-def refusal(action: Callable[[], object]) -> tuple[str, dict[str, Any]] | None:
-    try:
-        action()
-    except RegistryError as exc:
-        return type(exc).__name__, exc.data
-    return None
 
 
 CASE = container_id(sscc(1))

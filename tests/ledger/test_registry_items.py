@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import Signature
-from eth_utils.abi import event_abi_to_log_topic
-from hexbytes import HexBytes
-from web3.types import TxReceipt
 
 from ledger.claims import claim_key, generate_claim_code, sign_claim
 from ledger.contract_errors import (
@@ -33,7 +30,6 @@ from ledger.contract_errors import (
     NotRecalled,
     NotStolen,
     RecalledItem,
-    RegistryError,
     SelfTransfer,
     Status,
     StolenItem,
@@ -43,7 +39,7 @@ from ledger.contract_errors import (
 from ledger.identifiers import ItemId, item_id
 from ledger.registry import ZERO_ADDRESS, Flag, ItemState, Registry
 from ledger.transactions import TxResult
-from tests.helpers import reverts
+from tests.helpers import emitted, history, refusal, reverts, state
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -59,44 +55,6 @@ DEAD = "0x000000000000000000000000000000000000dEaD"
 
 
 # ───────────── helpers ─────────────
-
-
-def refusal(action: Callable[[], object]) -> tuple[str, dict[str, Any]] | None:
-    """The registry error ``action`` raised, as (name, data), or None if it went through."""
-    try:
-        action()
-    except RegistryError as exc:
-        return type(exc).__name__, exc.data
-    return None
-
-
-def history(registry: Registry, item: ItemId) -> list[tuple[str, int, dict[str, Any]]]:
-    return [(e.name, e.seq, e.args) for e in registry.history(item)]
-
-
-def emitted(registry: Registry, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:
-    """Every registry event of ``receipt``, in log order, as (name, args)."""
-    by_topic = {
-        HexBytes(event_abi_to_log_topic(entry)): str(entry["name"])
-        for entry in registry.contract.abi
-        if entry["type"] == "event"
-    }
-    events = []
-    for log in receipt["logs"]:
-        name = by_topic[HexBytes(log["topics"][0])]
-        args = dict(registry.contract.events[name]().process_log(log)["args"])
-        events.append((name, {k: _hex(v) for k, v in args.items()}))
-    return events
-
-
-def _hex(value: Any) -> Any:
-    return "0x" + bytes(value).hex() if isinstance(value, bytes) else value
-
-
-def state(registry: Registry, item: ItemId) -> ItemState:
-    found = registry.item(item)
-    assert found is not None, f"{item} is not registered"
-    return found
 
 
 def serial_item(serial: str, gtin: str = GTIN) -> ItemId:
