@@ -31,7 +31,7 @@ from ledger.contract_errors import Status
 from ledger.errors import ChainError
 from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.registry import BatchInfo, Flag, ItemState, Registry
-from ledger.store.containers import MAX_NESTING, Containers
+from ledger.store.containers import Containers
 from ledger.store.derive import REGISTRATION_EVENTS
 from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.repository import Store
@@ -44,7 +44,9 @@ from ledger.verify import (
     Verdict,
     VerdictKind,
     batch_registered_reason,
+    container_links,
     judge,
+    leaf_state,
     verify_item,
 )
 
@@ -193,9 +195,9 @@ def indexed_verdict(
     state = None if row is None else _state(ident, row)
     evidence = None if row is not None else _indexed_batch_evidence(store, ident)
     if evidence is not None:
+        # The index keeps no operator suspension for an item it does not hold yet.
         brand = store.brand(evidence.batch.brand_id)
-        suspended_from = 0 if brand is None else brand.suspended_from
-        state = _leaf_state(ident, evidence, suspended_from)
+        state = leaf_state(ident, evidence.batch, [0 if brand is None else brand.suspended_from])
     prefix_owner = store.brand_of_gtin(gtin)
     kind, reasons = judge(state, prefix_owner, gtin, len(history))
     if evidence is not None and kind is VerdictKind.AUTHENTIC:
@@ -241,40 +243,17 @@ def _indexed_batch_evidence(store: Store, ident: ItemId) -> BatchEvidence | None
     return BatchEvidence(proof, info, anchor.block_number, anchor.tx_hash, anchor.doc_hash)
 
 
-def _leaf_state(ident: ItemId, evidence: BatchEvidence, brand_suspended_from: int) -> ItemState:
-    """As ``ledger.verify`` has it, from the index: the brand's current suspension only."""
-    batch = evidence.batch
-    return ItemState(
-        item_id=ident,
-        custodian=batch.operator,
-        status=Status.ACTIVE,
-        flags=Flag(0),
-        seq=0,
-        registered_at=batch.anchored_at,
-        brand_id=batch.brand_id,
-        operator=batch.operator,
-        consignee=None,
-        claimable=False,
-        registered_while_suspended=bool(brand_suspended_from)
-        and batch.anchored_at >= brand_suspended_from,
-    )
-
-
 def _containers(
     store: Store, row: ItemRead | None, travels: list[CustodyEventRead]
 ) -> tuple[ContainerLink, ...]:
-    """As ``ledger.verify`` answers from the chain: the containers it is in now, innermost
-    first, then the others it travelled in."""
-    now: list[str] = []
-    parent = None if row is None else row.container_id
-    while parent is not None and len(now) < MAX_NESTING:
-        now.append(parent)
-        above = store.item(parent)
-        parent = None if above is None else above.container_id
-    before = [c for c in dict.fromkeys(str(e.container_id) for e in travels) if c not in now]
-    return (
-        *(ContainerLink(c, current=True) for c in now),
-        *(ContainerLink(c, current=False) for c in before),
+    def parent_of(container: str) -> str | None:
+        above = store.item(container)
+        return None if above is None else above.container_id
+
+    return container_links(
+        None if row is None else row.container_id,
+        parent_of,
+        (str(e.container_id) for e in travels),
     )
 
 

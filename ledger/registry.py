@@ -24,11 +24,13 @@ from ledger.compiler import load_artifact
 from ledger.contract_errors import ErrorDecoder, Status
 from ledger.errors import ChainError
 from ledger.identifiers import ItemId, gs1_company_prefix_candidates, validate_company_prefix
+from ledger.log_decoder import LogDecoder
 from ledger.merkle import BatchProof
 from ledger.transactions import Transactor, TxResult
 
 __all__ = [
     "AGGREGATION_EVENTS",
+    "MAX_NESTING",
     "BatchInfo",
     "BatchProofSource",
     "BrandInfo",
@@ -73,6 +75,9 @@ like an item, whose ids ``ledger.identifiers.container_id`` makes from SSCCs."""
 
 AGGREGATION_EVENTS = ("ItemPacked", "ItemUnpacked")
 """Events of a record going into (``containerId``) or out of a container."""
+
+MAX_NESTING = 2
+"""Containers above an item at most (item → case → pallet), as the contract enforces."""
 
 REGISTRATION_EVENTS = frozenset({"ItemRegistered", "BatchItemRegistered", "BatchItemActivated"})
 """The seq-1 events: an item's registration, one way or another."""
@@ -228,6 +233,8 @@ class Registry:
             for e in artifact.abi
             if e["type"] == "event"
         }
+        # History reads decode every log of an item; web3's process_log costs ~1.5 ms each.
+        self._history_decoder = LogDecoder(artifact.abi, [*ITEM_EVENTS, EPCIS_RECORD_EVENT])
 
     @classmethod
     def deploy(
@@ -656,7 +663,7 @@ class Registry:
         depth: int,
     ) -> list[ItemEvent]:
         found: list[ItemEvent] = []
-        if depth >= _MAX_NESTING:
+        if depth >= MAX_NESTING:
             return found
         for stay in self.stays(record, block=block):
             since = max(_position(stay.packed), start)
@@ -675,8 +682,8 @@ class Registry:
     def _epcis_records(self, logs: Sequence[LogReceipt]) -> dict[int, str]:
         records: dict[int, str] = {}
         for log in logs:
-            if self._events_by_topic.get(HexBytes(log["topics"][0])) == EPCIS_RECORD_EVENT:
-                args = self.contract.events[EPCIS_RECORD_EVENT]().process_log(log)["args"]
+            if self._history_decoder.name_of(log) == EPCIS_RECORD_EVENT:
+                args = cast(dict[str, Any], self._history_decoder.args(log))
                 records[int(args["seq"])] = "0x" + bytes(args["eventHash"]).hex()
         return records
 
@@ -702,9 +709,9 @@ class Registry:
         return self._events_by_topic.get(HexBytes(log["topics"][0])) in ITEM_EVENTS
 
     def _item_event(self, log: LogReceipt) -> ItemEvent:
-        name = self._events_by_topic[HexBytes(log["topics"][0])]
-        data = self.contract.events[name]().process_log(log)
-        args = {k: _plain(v) for k, v in data["args"].items() if k != "itemId"}
+        name = cast(str, self._history_decoder.name_of(log))
+        decoded = cast(dict[str, Any], self._history_decoder.args(log))
+        args = {k: _plain(v) for k, v in decoded.items() if k != "itemId"}
         seq = int(args.pop("seq", 1))  # registration events are seq 1 by definition
         return ItemEvent(
             name=name,
@@ -714,10 +721,6 @@ class Registry:
             log_index=int(log["logIndex"]),
             args=args,
         )
-
-
-_MAX_NESTING = 2
-"""Containers above an item at most (item → case → pallet), as the contract enforces."""
 
 
 def _position(event: ItemEvent) -> tuple[int, int]:

@@ -21,12 +21,14 @@ authentic       registered, under its brand's own prefix, and nothing above hold
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ledger.contract_errors import Status
-from ledger.identifiers import ItemId, item_id, validate_gtin, validate_serial
+from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.merkle import BatchProof
 from ledger.registry import (
+    MAX_NESTING,
     REGISTRATION_EVENTS,
     BatchInfo,
     BatchProofSource,
@@ -46,7 +48,9 @@ __all__ = [
     "VerdictKind",
     "batch_evidence",
     "batch_registered_reason",
+    "container_links",
     "judge",
+    "leaf_state",
     "verify_item",
 ]
 
@@ -166,7 +170,7 @@ def verify_item(
         if leaf_proof is not None:
             evidence = batch_evidence(registry, ident, leaf_proof, block=block)
         if evidence is not None:
-            state = _leaf_state(registry, ident, evidence.batch)
+            state = _leaf_state_on_chain(registry, ident, evidence.batch)
     prefix_owner = registry.brand_of_gtin(gtin)
     events = registry.history(ident, block=block) if state and evidence is None else []
     packed = any(e.name == "ItemPacked" for e in events)
@@ -238,14 +242,23 @@ def batch_evidence(
     )
 
 
-def _leaf_state(registry: Registry, item: ItemId, batch: BatchInfo) -> ItemState:
-    """What the item's record will be once activated: the batch's operator holds it, Active,
-    registered at the anchoring. Flagged when the brand's or the operator's current
-    suspension covers the anchoring (the chain exposes no past windows for an item it does
-    not hold yet)."""
+def _leaf_state_on_chain(registry: Registry, item: ItemId, batch: BatchInfo) -> ItemState:
+    """The leaf's state, flagged by the brand's and the operator's current suspensions (the
+    chain exposes no past windows for an item it does not hold yet)."""
     brand = registry.brand(batch.brand_id)
     operator = registry.operator(batch.operator)
-    since = [brand.suspended_from if brand else 0, operator.suspended_from if operator else 0]
+    return leaf_state(
+        item,
+        batch,
+        [brand.suspended_from if brand else 0, operator.suspended_from if operator else 0],
+    )
+
+
+def leaf_state(item: ItemId, batch: BatchInfo, suspended_from: Iterable[int]) -> ItemState:
+    """What an unmoved Merkle batch item's record will be once activated: the batch's
+    operator holds it, Active, registered at the anchoring. Registered while suspended when
+    one of the ``suspended_from`` times (each a suspension's start, 0 for none) is at or
+    before the anchoring."""
     return ItemState(
         item_id=item,
         custodian=batch.operator,
@@ -257,30 +270,40 @@ def _leaf_state(registry: Registry, item: ItemId, batch: BatchInfo) -> ItemState
         operator=batch.operator,
         consignee=None,
         claimable=False,
-        registered_while_suspended=any(s and batch.anchored_at >= s for s in since),
+        registered_while_suspended=any(s and batch.anchored_at >= s for s in suspended_from),
     )
 
 
 def _containers(
     registry: Registry, state: ItemState | None, travels: list[ItemEvent], block: int
 ) -> tuple[ContainerLink, ...]:
-    """The containers the item is in now, innermost first, then the others it travelled in."""
+    def parent_of(container: str) -> str | None:
+        above = registry.item(parse_item_id(container), block=block)
+        return above.container.hex() if above and above.container else None
+
+    return container_links(
+        state.container.hex() if state and state.container else None,
+        parent_of,
+        (e.container.hex() for e in travels if e.container),
+    )
+
+
+def container_links(
+    direct: str | None, parent_of: Callable[[str], str | None], travelled: Iterable[str]
+) -> tuple[ContainerLink, ...]:
+    """The containers an item is in now, innermost first (``direct``, then each
+    ``parent_of`` the one below, up to ``MAX_NESTING``), then the others it ``travelled``
+    in, in order and each once."""
     now: list[str] = []
-    parent = state.container if state else None
-    while parent is not None and len(now) < _MAX_NESTING:
-        now.append(parent.hex())
-        above = registry.item(parent, block=block)
-        parent = above.container if above else None
-    before = [
-        c for c in dict.fromkeys(e.container.hex() for e in travels if e.container) if c not in now
-    ]
+    parent = direct
+    while parent is not None and len(now) < MAX_NESTING:
+        now.append(parent)
+        parent = parent_of(parent)
+    before = [c for c in dict.fromkeys(travelled) if c not in now]
     return (
         *(ContainerLink(c, current=True) for c in now),
         *(ContainerLink(c, current=False) for c in before),
     )
-
-
-_MAX_NESTING = 2
 
 
 def judge(

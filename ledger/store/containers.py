@@ -18,15 +18,13 @@ from sqlmodel import Session, col, select
 
 from ledger.errors import InvalidRecord, VeritagError
 from ledger.identifiers import container_id, validate_sscc
-from ledger.registry import Flag
+from ledger.registry import MAX_NESTING, Flag
 from ledger.store.database import session
 from ledger.store.models import ContainerCode, CustodyEvent, IndexerCheckpoint, Item
 from ledger.store.schemas import CustodyEventRead
 
 __all__ = ["Containers", "top_container_state", "travels"]
 
-MAX_NESTING = 2
-"""Containers above an item at most (item → case → pallet), as the contract enforces."""
 _STATE_COLUMNS = ("custodian", "consignee", "status")
 
 
