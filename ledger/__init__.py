@@ -3,6 +3,7 @@
 The names below are the public surface; everything else is reachable through its module.
 """
 
+from ledger import _keccak_backend  # noqa: F401  (must run before the first hash)
 from ledger.chain import Chain, connect_memory, connect_rpc
 from ledger.claims import claim_key, generate_claim_code, sign_claim
 from ledger.contract_errors import Status
