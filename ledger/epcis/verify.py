@@ -21,7 +21,6 @@ container the chain's event names, so an export may name each parent by its SSCC
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ from ledger.epcis.event_hash import (
     hash_id_digest,
 )
 from ledger.epcis.export import CHAIN_FIELDS, export_container, export_item
-from ledger.epcis.identifiers import canonical_digital_link, epc_item
+from ledger.epcis.identifiers import epc_item, epc_sscc
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
 from ledger.identifiers import container_id, item_id
 from ledger.identifiers.item_link import gtin_and_serial
@@ -44,7 +43,6 @@ from ledger.store.documents import document_hash
 __all__ = ["EventCheck", "verify_document"]
 
 _OFF_CHAIN = ("readPoint", "bizLocation")
-_SSCC_LINK = re.compile(r"https://id\.gs1\.org/00/(\d{18})")
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ def _named_ssccs(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     for event in events:
         epcs = [event.get("parentID"), *_list(event.get("epcList")), *_list(event.get("childEPCs"))]
         for epc in epcs:
-            sscc = _sscc_of(epc)
+            sscc = epc_sscc(epc)
             if sscc is not None:
                 named[container_id(sscc).hex()] = sscc
     return named
@@ -89,18 +87,6 @@ def _named_ssccs(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _sscc_of(epc: Any) -> str | None:
-    """The SSCC an EPC names (as a URN or a Digital Link), or None."""
-    if not isinstance(epc, str):
-        return None
-    try:
-        link = canonical_digital_link(epc)
-    except IdentifierError:
-        return None
-    match = _SSCC_LINK.fullmatch(link)
-    return match.group(1) if match else None
 
 
 def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
@@ -144,7 +130,7 @@ class _Checker:
         return EventCheck(index, hash_id, ok, tuple(findings))
 
     def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
-        sscc = _sscc_of(epc)
+        sscc = epc_sscc(epc)
         if sscc is not None:
             record, key = container_id(sscc), ("00", sscc)
         else:
