@@ -21,7 +21,7 @@ container the chain's event names, so an export may name each parent by its SSCC
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -33,7 +33,7 @@ from ledger.epcis.event_hash import (
     hash_id_digest,
 )
 from ledger.epcis.export import CHAIN_FIELDS, export_container, export_item
-from ledger.epcis.identifiers import epc_item, epc_sscc
+from ledger.epcis.identifiers import epc_item, epc_sscc, named_containers
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
 from ledger.identifiers import container_id, item_id
 from ledger.identifiers.item_link import gtin_and_serial
@@ -69,24 +69,9 @@ def verify_document(registry: Registry, document: Mapping[str, Any]) -> list[Eve
     _same_chain(registry, document)
     context = document.get("@context", EPCIS_CONTEXT)
     events = document_events(document)
-    checker = _Checker(registry, _named_ssccs(events))
+    named = named_containers(events)
+    checker = _Checker(registry, {ident: sscc for ident, (sscc, _) in named.items()})
     return [checker.check(index, event, context) for index, event in enumerate(events)]
-
-
-def _named_ssccs(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """container id → SSCC of every SSCC the events name (parents, EPCs, children)."""
-    named: dict[str, str] = {}
-    for event in events:
-        epcs = [event.get("parentID"), *_list(event.get("epcList")), *_list(event.get("childEPCs"))]
-        for epc in epcs:
-            sscc = epc_sscc(epc)
-            if sscc is not None:
-                named[container_id(sscc).hex()] = sscc
-    return named
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
