@@ -133,6 +133,12 @@ def _pre_hashes(events: Sequence[JsonObject], context: JsonLdContext) -> list[st
             parsed = json_to_py.event_list_from_epcis_document_json(document)
         except jsonld.JsonLdError as error:
             raise EventHashError("the events", _json_ld_reason(error)) from error
+        except (IndexError, KeyError, TypeError, AttributeError) as error:
+            # The library indexes into what it expects the schema to have guaranteed (a
+            # destinationList entry without its type or destination, say).
+            raise EventHashError(
+                "the events", f"they are not EPCIS events the algorithm can read ({error!r})"
+            ) from error
         pre_hashes: list[str] = derive_prehashes_from_events(parsed)
     if len(pre_hashes) != len(events):
         # The library logs and skips an event it cannot canonicalise.
