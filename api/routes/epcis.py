@@ -100,11 +100,17 @@ class CapturedEventOut(BaseModel):
     index: int = Field(description="The event's place in the captured document (from 0).")
     event_id: str = Field(
         serialization_alias="eventID",
-        description="The event's CBV 2.0 event hash ID, recorded on chain.",
+        description="The event's CBV 2.0 event hash ID, recorded on chain (for an "
+        "ObjectEvent; the store keeps it for an AggregationEvent).",
     )
-    item_id: str
-    step: str = Field(description="The custody step applied (commissioning, shipping, …).")
-    operation_id: str = Field(description="The outbox operation that applies it.")
+    item_id: str = Field(description="The item, or for a case its container id.")
+    step: str = Field(
+        description="The step applied (commissioning, shipping, …, packing, unpacking)."
+    )
+    operation_id: str = Field(
+        description="The outbox operation that applies it (one for all the children of an "
+        "AggregationEvent)."
+    )
     status: OpStatus
     tx_hash: str | None = None
     error: dict[str, Any] | None = Field(

@@ -1,30 +1,48 @@
 """EPCIS 2.0 capture: which events of a partner's document the ledger can apply, and why not.
 
 :func:`plan_capture` reads a whole ``EPCISDocument`` before anything is recorded. Each
-event becomes one custody step per item it names, or a refusal with a reason:
+ObjectEvent becomes one custody step per item it names, each AggregationEvent one packing
+or unpacking of all its children; anything else is a refusal with a reason:
 
-==================  ======  =====================================================
-bizStep             action  what the ledger does (as the capturing organisation)
-==================  ======  =====================================================
-commissioning       ADD     registers the item (an operator of the GTIN's brand)
-shipping            OBSERVE ships it to the ``destinationList`` party
-receiving           OBSERVE accepts its delivery (the consignee)
-retail_selling      OBSERVE records its retail sale (the custodian)
-decommissioning     DELETE  takes it out of service (custodian or brand)
-destroying          DELETE  records it destroyed (custodian or brand)
-==================  ======  =====================================================
+================  ==================  =======  =============================================
+event type        bizStep             action   what the ledger does (as the capturing org)
+================  ==================  =======  =============================================
+ObjectEvent       commissioning       ADD      registers the item (an operator of the GTIN's
+                                               brand)
+ObjectEvent       shipping            OBSERVE  ships it to the ``destinationList`` party
+ObjectEvent       receiving           OBSERVE  accepts its delivery (the consignee)
+ObjectEvent       retail_selling      OBSERVE  records its retail sale (the custodian)
+ObjectEvent       decommissioning     DELETE   takes it out of service (custodian or brand)
+ObjectEvent       destroying          DELETE   records it destroyed (custodian or brand)
+AggregationEvent  packing             ADD      packs the ``childEPCs`` into the ``parentID``
+                                               (``pack``; the first packing opens it)
+AggregationEvent  unpacking           DELETE   takes the ``childEPCs`` out of the
+                                               ``parentID`` (``unpack``; the holder of the
+                                               container then holds each)
+================  ==================  =======  =============================================
 
-Other event types and business steps are refused: the ledger records the custody of
-serialised items, nothing else. Events apply in ``eventTime`` order (document order breaks
-ties), each checked against the item's chain state as left by the events before it, with
-the same rules as the contract, so that a document that passes here applies in full unless
-the chain changes before its transactions are mined.
+Other event types, business steps and actions are refused: the ledger records the custody
+of serialised items and their packing into cases and pallets, nothing else. An
+AggregationEvent's ``parentID`` is a case's or pallet's SSCC (``urn:epc:id:sscc:…`` or a
+Digital Link with AI 00); its ``childEPCs`` are items (SGTIN URNs or Digital Links) or, onto
+a pallet, cases by SSCC; ``childQuantityList`` and an empty or missing ``childEPCs`` are
+refused. The capturing organisation must hold the container and every child; nothing is
+packed that is already packed or into a packed container, a container that holds cases is
+not packed (item → case → pallet at most), and only what is directly in a container is
+unpacked from it. The chain records no hash for a packing: the store's capture record
+recognises an AggregationEvent sent again, as the chain's hash does an ObjectEvent.
+
+Events apply in ``eventTime`` order (document order breaks ties), each checked against the
+chain state as left by the events before it, with the same rules as the contract, so that
+a document that passes here applies in full unless the chain changes before its
+transactions are mined.
 
 Parties (``sourceList``/``destinationList``) are ledger accounts written as
 ``did:pkh:eip155:{chain id}:{address}`` (as exports write them) or GS1 location and party
 numbers (SGLN, PGLN, or Digital Links with AI 414/417) of sites recorded with a GLN.
-Every event's CBV 2.0 hash ID is computed under the document's ``@context``; an event whose
-``eventID`` is a hash ID must carry its own.
+Every event's CBV 2.0 hash ID is computed under the document's ``@context``, without the
+fields the document lists under ``ignoreFields`` (an export's chain annotations), which are
+not kept; an event whose ``eventID`` is a hash ID must carry its own.
 """
 
 from __future__ import annotations
