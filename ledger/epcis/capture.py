@@ -774,11 +774,11 @@ def cbv_term(value: Any, vocabulary: str) -> str | None:
 def _item_of(
     epc: Any,
     *,
-    field: str = "epcList",
+    listed_in: str = "epcList",
     missing: str = "it names no individual item (a GTIN with a serial, SGTIN)",
 ) -> tuple[str, str]:
     if not isinstance(epc, str):
-        raise _Refused(f"each {field} entry must be a URI string")
+        raise _Refused(f"each {listed_in} entry must be a URI string")
     try:
         gtin, serial = epc_item(epc, missing=missing)
     except IdentifierError as error:
@@ -794,7 +794,7 @@ def _content(epc: Any) -> Content:
         return Content(epc, container_id(checked), sscc=checked)
     gtin, serial = _item_of(
         epc,
-        field="childEPCs",
+        listed_in="childEPCs",
         missing="it names neither an individual item (SGTIN) nor a case (SSCC)",
     )
     return Content(epc, item_id(gtin, serial), gtin=gtin, serial=serial)
