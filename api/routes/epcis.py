@@ -4,8 +4,9 @@
   ``EPCISDocument`` (public, like the scan route; ``ledger.epcis.export`` has the mapping).
 * ``POST /v1/epcis/capture``: the EPCIS 2.0 REST binding's capture. The document is checked
   whole (GS1's JSON schema when configured, then every event against the ledger's rules,
-  ``ledger.epcis.capture``) before anything is recorded; each applicable event becomes one
-  outbox operation per item, queued in one transaction. With the default
+  ``ledger.epcis.capture``) before anything is recorded; each applicable ObjectEvent becomes
+  one outbox operation per item, each AggregationEvent one ``pack`` or ``unpack`` operation
+  for all its children, queued in one transaction. With the default
   ``GS1-Capture-Error-Behaviour: rollback`` one refused event refuses the document (422,
   every reason listed) and nothing changes; with ``proceed`` the applicable events are
   queued and the refused ones listed. ``GET /v1/epcis/capture/{captureID}`` follows it.
@@ -37,6 +38,7 @@ from ledger.epcis.schema import schema_problems
 from ledger.errors import CaptureRejected, Forbidden, InvalidRecord
 from ledger.outbox import OpStatus, Outbox, Senders
 from ledger.store.captures import CaptureRead, Captures
+from ledger.store.containers import Containers
 from ledger.store.orgs import Principal, Role
 from ledger.store.repository import Store
 from ledger.store.signals import SignalStore
@@ -98,11 +100,17 @@ class CapturedEventOut(BaseModel):
     index: int = Field(description="The event's place in the captured document (from 0).")
     event_id: str = Field(
         serialization_alias="eventID",
-        description="The event's CBV 2.0 event hash ID, recorded on chain.",
+        description="The event's CBV 2.0 event hash ID, recorded on chain (for an "
+        "ObjectEvent; the store keeps it for an AggregationEvent).",
     )
-    item_id: str
-    step: str = Field(description="The custody step applied (commissioning, shipping, …).")
-    operation_id: str = Field(description="The outbox operation that applies it.")
+    item_id: str = Field(description="The item, or for a case its container id.")
+    step: str = Field(
+        description="The step applied (commissioning, shipping, …, packing, unpacking)."
+    )
+    operation_id: str = Field(
+        description="The outbox operation that applies it (one for all the children of an "
+        "AggregationEvent)."
+    )
     status: OpStatus
     tx_hash: str | None = None
     error: dict[str, Any] | None = Field(
@@ -182,9 +190,8 @@ def capture(
     if plan.refusals and (error_behaviour == "rollback" or not plan.steps):
         raise CaptureRejected([r.as_json() for r in plan.refusals])
     # The codes first: knowing which code an item id hashes from changes nothing recorded.
-    Store(services.engine).record_codes(
-        (step.gtin, step.serial, step.item.hex()) for step in plan.steps
-    )
+    Store(services.engine).record_codes(plan.codes())
+    Containers(services.engine).record(plan.ssccs())
     recorded = captures.record(caller.org_id, plan.steps, plan.context, _outbox(services))
     job = _job(recorded, error_behaviour, plan.refusals)
     response.headers["Location"] = job.location

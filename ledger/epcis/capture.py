@@ -1,56 +1,89 @@
 """EPCIS 2.0 capture: which events of a partner's document the ledger can apply, and why not.
 
 :func:`plan_capture` reads a whole ``EPCISDocument`` before anything is recorded. Each
-event becomes one custody step per item it names, or a refusal with a reason:
+ObjectEvent becomes one custody step per item it names, each AggregationEvent one packing
+or unpacking of all its children; anything else is a refusal with a reason:
 
-==================  ======  =====================================================
-bizStep             action  what the ledger does (as the capturing organisation)
-==================  ======  =====================================================
-commissioning       ADD     registers the item (an operator of the GTIN's brand)
-shipping            OBSERVE ships it to the ``destinationList`` party
-receiving           OBSERVE accepts its delivery (the consignee)
-retail_selling      OBSERVE records its retail sale (the custodian)
-decommissioning     DELETE  takes it out of service (custodian or brand)
-destroying          DELETE  records it destroyed (custodian or brand)
-==================  ======  =====================================================
+================  ==================  =======  =============================================
+event type        bizStep             action   what the ledger does (as the capturing org)
+================  ==================  =======  =============================================
+ObjectEvent       commissioning       ADD      registers the item (an operator of the GTIN's
+                                               brand)
+ObjectEvent       shipping            OBSERVE  ships it to the ``destinationList`` party
+ObjectEvent       receiving           OBSERVE  accepts its delivery (the consignee)
+ObjectEvent       retail_selling      OBSERVE  records its retail sale (the custodian)
+ObjectEvent       decommissioning     DELETE   takes it out of service (custodian or brand)
+ObjectEvent       destroying          DELETE   records it destroyed (custodian or brand)
+AggregationEvent  packing             ADD      packs the ``childEPCs`` into the ``parentID``
+                                               (``pack``; the first packing opens it)
+AggregationEvent  unpacking           DELETE   takes the ``childEPCs`` out of the
+                                               ``parentID`` (``unpack``; the holder of the
+                                               container then holds each)
+================  ==================  =======  =============================================
 
-Other event types and business steps are refused: the ledger records the custody of
-serialised items, nothing else. Events apply in ``eventTime`` order (document order breaks
-ties), each checked against the item's chain state as left by the events before it, with
-the same rules as the contract, so that a document that passes here applies in full unless
-the chain changes before its transactions are mined.
+Other event types, business steps and actions are refused: the ledger records the custody
+of serialised items and their packing into cases and pallets, nothing else. An
+AggregationEvent's ``parentID`` is a case's or pallet's SSCC (``urn:epc:id:sscc:…`` or a
+Digital Link with AI 00); its ``childEPCs`` are items (SGTIN URNs or Digital Links) or, onto
+a pallet, cases by SSCC; ``childQuantityList`` and an empty or missing ``childEPCs`` are
+refused. The capturing organisation must hold the container and every child; nothing is
+packed that is already packed or into a packed container, a container that holds cases is
+not packed (item → case → pallet at most), and only what is directly in a container is
+unpacked from it. The chain records no hash for a packing: the store's capture record
+recognises an AggregationEvent sent again, as the chain's hash does an ObjectEvent.
+
+Events apply in ``eventTime`` order (document order breaks ties), each checked against the
+chain state as left by the events before it, with the same rules as the contract, so that
+a document that passes here applies in full unless the chain changes before its
+transactions are mined.
 
 Parties (``sourceList``/``destinationList``) are ledger accounts written as
 ``did:pkh:eip155:{chain id}:{address}`` (as exports write them) or GS1 location and party
 numbers (SGLN, PGLN, or Digital Links with AI 414/417) of sites recorded with a GLN.
-Every event's CBV 2.0 hash ID is computed under the document's ``@context``; an event whose
-``eventID`` is a hash ID must carry its own.
+Every event's CBV 2.0 hash ID is computed under the document's ``@context``, without the
+fields the document lists under ``ignoreFields`` (an export's chain annotations), which are
+not kept; an event whose ``eventID`` is a hash ID must carry its own.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
-from ledger.epcis.event_hash import EPCIS_CONTEXT, event_hash_id, hash_id_digest
-from ledger.epcis.identifiers import canonical_digital_link, epc_item
+from ledger.epcis.event_hash import (
+    EPCIS_CONTEXT,
+    event_hash_id,
+    hash_id_digest,
+    ignored_fields,
+)
+from ledger.epcis.identifiers import (
+    canonical_digital_link,
+    epc_item,
+    epc_sscc,
+    named_containers,
+)
 from ledger.errors import EventHashError, IdentifierError
-from ledger.identifiers import ItemId, item_id
+from ledger.identifiers import ItemId, container_id, item_id, validate_sscc
 from ledger.identifiers.digital_link import parse_digital_link
 from ledger.registry import EpcisStep, ItemState, Registry, Status
 
 __all__ = [
     "MAX_CAPTURE_STEPS",
+    "Aggregation",
+    "AggregationStep",
     "CapturePlan",
     "CaptureStep",
     "CaptureView",
+    "Content",
+    "PlannedStep",
     "Refusal",
     "RegistryCaptureView",
     "cbv_term",
@@ -69,6 +102,20 @@ _STEPS: dict[str, tuple[str, EpcisStep]] = {
     "decommissioning": ("DELETE", EpcisStep.DECOMMISSIONING),
     "destroying": ("DELETE", EpcisStep.DESTROYING),
 }
+
+
+class Aggregation(enum.Enum):
+    """What a captured AggregationEvent does, by the outbox kind that applies it."""
+
+    PACKING = "pack"
+    UNPACKING = "unpack"
+
+
+_AGGREGATIONS: dict[str, tuple[str, Aggregation]] = {
+    "packing": ("ADD", Aggregation.PACKING),
+    "unpacking": ("DELETE", Aggregation.UNPACKING),
+}
+_Step = TypeVar("_Step", EpcisStep, Aggregation)
 _BIZ_STEP_PREFIXES = (
     "urn:epcglobal:cbv:bizstep:",
     "https://ref.gs1.org/cbv/BizStep-",
@@ -100,6 +147,11 @@ class CaptureView(Protocol):
         """The ledger address of the site recorded with GLN ``gln``."""
         ...
 
+    def containers_in(self, container: ItemId) -> int:
+        """How many cases are packed directly in ``container`` now (the contract's count
+        behind ``NestingTooDeep``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -115,7 +167,9 @@ class Refusal:
 
 @dataclass(frozen=True)
 class CaptureStep:
-    """One item's custody step of one captured event."""
+    """One item's custody step of one captured ObjectEvent."""
+
+    kind: ClassVar[str] = "epcis"
 
     event_index: int
     event_id: str
@@ -140,13 +194,87 @@ class CaptureStep:
             "event_hash": self.digest,
         }
 
+    def item_steps(self) -> list[tuple[ItemId, str]]:
+        """Each record the step changes, with the step's name: one row each in the store."""
+        return [(self.item, self.step.name.lower())]
+
+
+@dataclass(frozen=True)
+class Content:
+    """A child of an AggregationEvent: an item (GTIN and serial) or a case (SSCC)."""
+
+    epc: str
+    item: ItemId
+    """The item id, or for a case ``container_id(sscc)``."""
+    gtin: str | None = None
+    serial: str | None = None
+    sscc: str | None = None
+
+    def request(self) -> dict[str, str]:
+        if self.sscc is not None:
+            return {"sscc": self.sscc}
+        assert self.gtin is not None
+        assert self.serial is not None
+        return {"gtin": self.gtin, "serial": self.serial}
+
+
+@dataclass(frozen=True)
+class AggregationStep:
+    """One captured AggregationEvent: its children packed into, or unpacked from, the case
+    or pallet ``sscc`` in one transaction. The chain records no hash for it, so the store's
+    rows (one per child) are what recognise it when it is sent again."""
+
+    event_index: int
+    event_id: str
+    digest: str
+    sscc: str
+    contents: tuple[Content, ...]
+    action: Aggregation
+    event: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """The outbox kind that applies it: ``pack`` or ``unpack``."""
+        return self.action.value
+
+    def request(self) -> dict[str, Any]:
+        return {"sscc": self.sscc, "items": [c.request() for c in self.contents]}
+
+    def item_steps(self) -> list[tuple[ItemId, str]]:
+        return [(c.item, self.action.name.lower()) for c in self.contents]
+
+
+PlannedStep = CaptureStep | AggregationStep
+
 
 @dataclass(frozen=True)
 class CapturePlan:
-    steps: list[CaptureStep]
+    steps: list[PlannedStep]
+    """In the order they apply: one outbox operation each."""
     refusals: list[Refusal]
     context: Any
     """The document's ``@context``, kept with each event to hash it again later."""
+
+    def codes(self) -> Iterator[tuple[str, str, str]]:
+        """GTIN, serial and item id (hex) of every item the steps name."""
+        for step in self.steps:
+            if isinstance(step, CaptureStep):
+                yield step.gtin, step.serial, step.item.hex()
+                continue
+            for content in step.contents:
+                if content.gtin is not None and content.serial is not None:
+                    yield content.gtin, content.serial, content.item.hex()
+
+    def ssccs(self) -> list[str]:
+        """Every case and pallet the steps name, by SSCC (they never go on chain)."""
+        named = [
+            sscc
+            for step in self.steps
+            if isinstance(step, AggregationStep)
+            for sscc in (step.sscc, *(c.sscc for c in step.contents))
+            if sscc is not None
+        ]
+        return list(dict.fromkeys(named))
 
 
 def plan_capture(
@@ -167,16 +295,18 @@ def plan_capture(
     context = document.get("@context", EPCIS_CONTEXT)
     events = _event_list(document)
     planner = _Planner(view, to_checksum_address(actor), chain_id, already_captured)
+    planner.names = {ident: epc for ident, (_, epc) in named_containers(events).items()}
     ordered = sorted(enumerate(events), key=lambda pair: _event_time_key(pair[1]))
     for index, event in ordered:
         planner.plan(index, event, context)
     steps = planner.steps
-    if len(steps) > MAX_CAPTURE_STEPS:
+    count = sum(len(step.item_steps()) for step in steps)
+    if count > MAX_CAPTURE_STEPS:
         planner.refusals.append(
             Refusal(
                 None,
                 None,
-                f"the document asks for {len(steps)} item steps, more than the "
+                f"the document asks for {count} item steps, more than the "
                 f"{MAX_CAPTURE_STEPS} one capture may queue; split it",
             )
         )
@@ -185,11 +315,19 @@ def plan_capture(
 
 
 def _event_list(document: Mapping[str, Any]) -> list[Any]:
+    """The events, without the fields the document lists under ``ignoreFields`` (an export's
+    chain annotations: not part of the event, nor of its hash ID)."""
     body = document.get("epcisBody")
     events = body.get("eventList") if isinstance(body, Mapping) else None
     if not isinstance(events, list):
         return []
-    return events
+    ignored = ignored_fields(document)
+    if not ignored:
+        return events
+    return [
+        {k: v for k, v in e.items() if k not in ignored} if isinstance(e, Mapping) else e
+        for e in events
+    ]
 
 
 def _event_time_key(event: Any) -> tuple[int, float]:
@@ -222,6 +360,11 @@ class _ItemSim:
     consignee: str | None = None
     frozen: str | None = None
     brand_id: int | None = None
+    is_container: bool = False
+    container: str | None = None
+    """The container (hex id) it is packed in directly."""
+    cases: int | None = None
+    """For a container, how many cases it holds directly (read from the chain when needed)."""
 
 
 class _Refused(Exception):
@@ -236,9 +379,11 @@ class _Planner:
     actor: ChecksumAddress
     chain_id: int
     already_captured: Callable[[str, ItemId], str | None]
-    steps: list[CaptureStep] = field(default_factory=list)
+    steps: list[PlannedStep] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     items: dict[str, _ItemSim] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    """The EPC the document names each container by (hex id → EPC), for refusals."""
 
     def plan(self, index: int, event: Any, context: Any) -> None:
         event_id = event.get("eventID") if isinstance(event, Mapping) else None
@@ -252,24 +397,18 @@ class _Planner:
         if not isinstance(event, Mapping):
             raise _Refused("an event must be a JSON object")
         kind = event.get("type")
-        if kind != "ObjectEvent":
+        if kind not in ("ObjectEvent", "AggregationEvent"):
             raise _Refused(
                 f"{kind} events are not applied: the ledger records the custody of "
-                "individual serialised items, which ObjectEvents carry"
+                "individual serialised items, which ObjectEvents carry, and their packing "
+                "into cases and pallets, which AggregationEvents carry"
             )
         if _event_time(event) is None:
             raise _Refused("its eventTime is missing or not an ISO 8601 time with an offset")
-        biz_step = _biz_step(event.get("bizStep"))
-        if biz_step not in _STEPS:
-            raise _Refused(
-                f"bizStep {event.get('bizStep')!r} is not one the ledger applies "
-                f"({', '.join(_STEPS)})"
-            )
-        action, step = _STEPS[biz_step]
-        if event.get("action") != action:
-            raise _Refused(
-                f"a {biz_step} event must have action {action}, not {event.get('action')!r}"
-            )
+        if kind == "AggregationEvent":
+            self._plan_aggregation(index, event, context)
+            return
+        step = _step_of(event, _STEPS)
         if event.get("quantityList"):
             raise _Refused(
                 "it counts quantities of a class (quantityList); the ledger records "
@@ -299,6 +438,117 @@ class _Planner:
         after = {p.item.hex(): self._apply(p, epc) for p, epc in zip(planned, epcs, strict=True)}
         self.items.update(after)
         self.steps.extend(planned)
+
+    def _plan_aggregation(self, index: int, event: Mapping[str, Any], context: Any) -> None:
+        aggregation = _step_of(event, _AGGREGATIONS, " to an AggregationEvent")
+        if event.get("childQuantityList"):
+            raise _Refused(
+                "it counts quantities of a class (childQuantityList); the ledger packs "
+                "individual items and cases, named in childEPCs"
+            )
+        parent = event.get("parentID")
+        if not isinstance(parent, str) or not parent:
+            raise _Refused(
+                "it has no parentID: the ledger packs into and unpacks from a case or pallet "
+                "named by its SSCC"
+            )
+        sscc = _parent_sscc(parent)
+        children = event.get("childEPCs")
+        if not isinstance(children, list) or not children:
+            raise _Refused(
+                f"its childEPCs names nothing to {aggregation.value}: the ledger "
+                f"{aggregation.value}s the items and cases an event lists, one by one"
+            )
+        hash_id, digest = self._hash(event, context)
+        box = container_id(sscc)
+        contents: list[Content] = []
+        for epc in children:
+            content = _content(epc)
+            if any(c.item == content.item for c in contents):
+                raise _Refused(f"its childEPCs names {epc} twice")
+            earlier = self.already_captured(digest, content.item)
+            if earlier is not None:
+                raise _Refused(f"it was already captured for {epc} (capture {earlier})")
+            contents.append(content)
+        if aggregation is Aggregation.PACKING:
+            after = self._pack(box, parent, contents)
+        else:
+            after = self._unpack(box, parent, contents)
+        self.items.update(after)
+        captured = {**event, "eventID": hash_id}
+        self.steps.append(
+            AggregationStep(index, hash_id, digest, sscc, tuple(contents), aggregation, captured)
+        )
+
+    def _pack(self, box_id: ItemId, parent: str, contents: list[Content]) -> dict[str, _ItemSim]:
+        """The records after packing ``contents`` into ``box_id``, by the contract's rules."""
+        box = self._sim(box_id)
+        if not box.exists:  # the first pack opens the container, held by the packer
+            box = _ItemSim(
+                exists=True, status=Status.ACTIVE, custodian=self.actor, is_container=True, cases=0
+            )
+        else:
+            if not box.is_container:
+                raise _Refused(f"{parent} is registered as an item, not as a case or pallet")
+            self._require_movable(box, parent)
+        after: dict[str, _ItemSim] = {}
+        cases = 0
+        for content in contents:
+            if content.item == box_id:
+                raise _Refused(f"{content.epc} cannot be packed into itself")
+            sim = self._sim(content.item)
+            self._require_movable(sim, content.epc)
+            if sim.is_container:
+                if self._cases(content.item, sim):
+                    raise _Refused(
+                        f"{content.epc} holds cases itself, so it cannot be packed into "
+                        f"{parent}: containers nest at most two levels above an item "
+                        "(item → case → pallet)"
+                    )
+                cases += 1
+            after[content.item.hex()] = replace(sim, container=box_id.hex())
+        if cases:
+            box = replace(box, cases=self._cases(box_id, box) + cases)
+        after[box_id.hex()] = box
+        return after
+
+    def _unpack(self, box_id: ItemId, parent: str, contents: list[Content]) -> dict[str, _ItemSim]:
+        """The records after taking ``contents`` out of ``box_id``: its custodian holds each."""
+        box = self._sim(box_id)
+        if not box.exists:
+            raise _Refused(f"{parent} is not on the ledger: nothing was ever packed into it")
+        self._require_movable(box, parent)
+        if not box.is_container:
+            raise _Refused(f"{parent} is registered as an item, not as a case or pallet")
+        after: dict[str, _ItemSim] = {}
+        cases = 0
+        for content in contents:
+            sim = self._sim(content.item)
+            if sim.container != box_id.hex():
+                where = (
+                    "it is not registered on the ledger"
+                    if not sim.exists
+                    else "it is not packed"
+                    if sim.container is None
+                    else f"it is packed in {self._name(sim.container)}"
+                )
+                raise _Refused(f"{content.epc} is not in {parent}; {where}")
+            cases += sim.is_container
+            after[content.item.hex()] = replace(
+                sim, container=None, custodian=self.actor, status=Status.ACTIVE, consignee=None
+            )
+        if cases:
+            box = replace(box, cases=self._cases(box_id, box) - cases)
+        after[box_id.hex()] = box
+        return after
+
+    def _cases(self, container: ItemId, sim: _ItemSim) -> int:
+        if sim.cases is None:
+            sim.cases = self.view.containers_in(container)
+        return sim.cases
+
+    def _name(self, container: str) -> str:
+        return self.names.get(container, f"container {container}")
 
     def _hash(self, event: Mapping[str, Any], context: Any) -> tuple[str, str]:
         try:
@@ -372,6 +622,7 @@ class _Planner:
         return to_checksum_address(address)
 
     def _apply(self, planned: CaptureStep, epc: str) -> _ItemSim:
+        # Steps on SSCCs never get here: an ObjectEvent's EPCs are items (``_item_of``).
         sim = self._sim(planned.item)
         match planned.step:
             case EpcisStep.COMMISSIONING:
@@ -444,6 +695,11 @@ class _Planner:
             raise _Refused(f"{epc} is not registered on the ledger")
         if sim.status in _RETIRED:
             raise _Refused(f"{epc} is {_status(sim.status)}; retired items do not move")
+        if sim.container is not None:
+            raise _Refused(
+                f"{epc} is packed in {self._name(sim.container)} and moves with it; it must "
+                "be unpacked first"
+            )
 
     def _require_unfrozen(self, sim: _ItemSim, epc: str) -> None:
         if sim.frozen is not None:
@@ -472,6 +728,8 @@ def _from_chain(state: ItemState | None) -> _ItemSim:
         consignee=state.consignee,
         frozen=frozen,
         brand_id=state.brand_id,
+        is_container=state.is_container,
+        container=None if state.container is None else state.container.hex(),
     )
 
 
@@ -481,6 +739,23 @@ def _status(status: Status) -> str:
 
 def _biz_step(value: Any) -> str | None:
     return cbv_term(value, "BizStep")
+
+
+def _step_of(
+    event: Mapping[str, Any], table: Mapping[str, tuple[str, _Step]], applied_to: str = ""
+) -> _Step:
+    """What the event's bizStep does, from ``table`` (bizStep → action, step), if its
+    action is the one that bizStep takes."""
+    biz_step = _biz_step(event.get("bizStep"))
+    if biz_step is None or biz_step not in table:
+        raise _Refused(
+            f"bizStep {event.get('bizStep')!r} is not one the ledger applies{applied_to} "
+            f"({', '.join(table)})"
+        )
+    action, step = table[biz_step]
+    if event.get("action") != action:
+        raise _Refused(f"a {biz_step} event must have action {action}, not {event.get('action')!r}")
+    return step
 
 
 def cbv_term(value: Any, vocabulary: str) -> str | None:
@@ -496,16 +771,50 @@ def cbv_term(value: Any, vocabulary: str) -> str | None:
     return value
 
 
-def _item_of(epc: Any) -> tuple[str, str]:
+def _item_of(
+    epc: Any,
+    *,
+    listed_in: str = "epcList",
+    missing: str = "it names no individual item (a GTIN with a serial, SGTIN)",
+) -> tuple[str, str]:
     if not isinstance(epc, str):
-        raise _Refused("each epcList entry must be a URI string")
+        raise _Refused(f"each {listed_in} entry must be a URI string")
     try:
-        gtin, serial = epc_item(
-            epc, missing="it names no individual item (a GTIN with a serial, SGTIN)"
-        )
+        gtin, serial = epc_item(epc, missing=missing)
     except IdentifierError as error:
         raise _Refused(f"EPC {epc}: {error}") from None
     return str(gtin), str(serial)
+
+
+def _content(epc: Any) -> Content:
+    """A child of an AggregationEvent: a case by its SSCC, or an item."""
+    sscc = epc_sscc(epc)
+    if sscc is not None:
+        checked = _checked_sscc(sscc, epc)
+        return Content(epc, container_id(checked), sscc=checked)
+    gtin, serial = _item_of(
+        epc,
+        listed_in="childEPCs",
+        missing="it names neither an individual item (SGTIN) nor a case (SSCC)",
+    )
+    return Content(epc, item_id(gtin, serial), gtin=gtin, serial=serial)
+
+
+def _parent_sscc(parent: str) -> str:
+    sscc = epc_sscc(parent)
+    if sscc is None:
+        raise _Refused(
+            f"its parentID {parent} is not an SSCC (urn:epc:id:sscc:… or a Digital Link with "
+            "AI 00): the ledger packs into cases and pallets only"
+        )
+    return _checked_sscc(sscc, parent)
+
+
+def _checked_sscc(sscc: str, epc: str) -> str:
+    try:
+        return str(validate_sscc(sscc))
+    except IdentifierError as error:
+        raise _Refused(f"EPC {epc}: {error}") from None
 
 
 def _gln_of(uri: str) -> str | None:
@@ -550,6 +859,23 @@ class RegistryCaptureView:
 
     def brand_of_gtin(self, gtin: str) -> int | None:
         return self.registry.brand_of_gtin(gtin)
+
+    def containers_in(self, container: ItemId) -> int:
+        # Every record ever packed here (ItemPacked's second topic), then the chain's word
+        # on which of them are still inside and are cases.
+        logs = self.registry.w3.eth.get_logs(
+            {
+                "address": self.registry.address,
+                "fromBlock": self.registry.deploy_block,
+                "toBlock": "latest",
+                "topics": [self.registry.contract.events.ItemPacked.topic, None, container.hex()],
+            }
+        )
+        packed = {ItemId(bytes(log["topics"][1])) for log in logs}
+        states = (self.registry.item(record) for record in packed)
+        return sum(
+            1 for s in states if s is not None and s.is_container and s.container == container
+        )
 
     def _suspended(self, since: int) -> bool:
         return since != 0 and since <= self.now()

@@ -95,11 +95,11 @@ def document_events(document: JsonObject) -> list[JsonObject]:
     if not isinstance(body, Mapping):
         raise EventHashError("the document", "it has no epcisBody object")
     container: JsonObject = body
-    ignored = _ignored_fields(document)
+    ignored = ignored_fields(document)
     if "queryResults" in body:
         results = body["queryResults"]
         container = results.get("resultsBody", {}) if isinstance(results, Mapping) else {}
-        ignored |= _ignored_fields(results) if isinstance(results, Mapping) else set()
+        ignored |= ignored_fields(results) if isinstance(results, Mapping) else set()
     if "eventList" in container:
         events = container["eventList"]
     elif "event" in container:
@@ -111,7 +111,8 @@ def document_events(document: JsonObject) -> list[JsonObject]:
     return [{key: value for key, value in e.items() if key not in ignored} for e in events]
 
 
-def _ignored_fields(holder: JsonObject) -> set[str]:
+def ignored_fields(holder: JsonObject) -> set[str]:
+    """The fields a document (or query results) lists under ``ignoreFields`` (any prefix)."""
     ignored: set[str] = set()
     for key, value in holder.items():
         if key.rsplit(":", 1)[-1] == _IGNORE_FIELDS_KEY and isinstance(value, list):
@@ -132,6 +133,12 @@ def _pre_hashes(events: Sequence[JsonObject], context: JsonLdContext) -> list[st
             parsed = json_to_py.event_list_from_epcis_document_json(document)
         except jsonld.JsonLdError as error:
             raise EventHashError("the events", _json_ld_reason(error)) from error
+        except (IndexError, KeyError, TypeError, AttributeError) as error:
+            # The library indexes into what it expects the schema to have guaranteed (a
+            # destinationList entry without its type or destination, say).
+            raise EventHashError(
+                "the events", f"they are not EPCIS events the algorithm can read ({error!r})"
+            ) from error
         pre_hashes: list[str] = derive_prehashes_from_events(parsed)
     if len(pre_hashes) != len(events):
         # The library logs and skips an event it cannot canonicalise.

@@ -8,16 +8,21 @@ canonical ``https://id.gs1.org/…`` link of the finest identification level.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+
 from epcis_event_hash_generator.dl_normaliser import (  # type: ignore[import-untyped]
     normaliser,
 )
 
-from ledger.errors import InvalidDigitalLink, InvalidEpcUrn
-from ledger.identifiers import GTIN, Serial
+from ledger.errors import IdentifierError, InvalidDigitalLink, InvalidEpcUrn
+from ledger.identifiers import GTIN, Serial, container_id, validate_sscc
 from ledger.identifiers.epc_urn import epc_urn_to_digital_link
 from ledger.identifiers.item_link import gtin_and_serial
 
-__all__ = ["canonical_digital_link", "epc_item"]
+__all__ = ["canonical_digital_link", "epc_item", "epc_sscc", "named_containers"]
+
+_SSCC_LINK = re.compile(r"https://id\.gs1\.org/00/(\d{18})")
 
 
 def canonical_digital_link(identifier: str) -> str:
@@ -39,3 +44,40 @@ def canonical_digital_link(identifier: str) -> str:
 def epc_item(epc: str, *, missing: str) -> tuple[GTIN, Serial]:
     """The item (GTIN and serial) an EPC names; ``missing`` says why when it names none."""
     return gtin_and_serial(canonical_digital_link(epc), missing=missing)
+
+
+def epc_sscc(epc: object) -> str | None:
+    """The 18 digits of the SSCC an EPC names (as a URN or a Digital Link with AI 00), or
+    None for anything else; the check digit is the caller's to check (``validate_sscc``)."""
+    if not isinstance(epc, str):
+        return None
+    try:
+        link = canonical_digital_link(epc)
+    except IdentifierError:
+        return None
+    match = _SSCC_LINK.fullmatch(link)
+    return match.group(1) if match else None
+
+
+def named_containers(events: Iterable[object]) -> dict[str, tuple[str, str]]:
+    """Container id (hex) → (SSCC, the EPC as written) of every valid SSCC the events name
+    as a parent, an EPC or a child."""
+    named: dict[str, tuple[str, str]] = {}
+    for event in events:
+        if not isinstance(event, Mapping):
+            continue
+        epcs = [event.get("parentID"), *_list(event.get("epcList")), *_list(event.get("childEPCs"))]
+        for epc in epcs:
+            sscc = epc_sscc(epc)
+            if sscc is None:
+                continue
+            try:
+                checked = validate_sscc(sscc)
+            except IdentifierError:
+                continue
+            named.setdefault(container_id(checked).hex(), (checked, str(epc)))
+    return named
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []

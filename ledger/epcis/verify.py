@@ -21,8 +21,7 @@ container the chain's event names, so an export may name each parent by its SSCC
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -34,7 +33,7 @@ from ledger.epcis.event_hash import (
     hash_id_digest,
 )
 from ledger.epcis.export import CHAIN_FIELDS, export_container, export_item
-from ledger.epcis.identifiers import canonical_digital_link, epc_item
+from ledger.epcis.identifiers import epc_item, epc_sscc, named_containers
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
 from ledger.identifiers import container_id, item_id
 from ledger.identifiers.item_link import gtin_and_serial
@@ -44,7 +43,6 @@ from ledger.store.documents import document_hash
 __all__ = ["EventCheck", "verify_document"]
 
 _OFF_CHAIN = ("readPoint", "bizLocation")
-_SSCC_LINK = re.compile(r"https://id\.gs1\.org/00/(\d{18})")
 
 
 @dataclass(frozen=True)
@@ -71,36 +69,9 @@ def verify_document(registry: Registry, document: Mapping[str, Any]) -> list[Eve
     _same_chain(registry, document)
     context = document.get("@context", EPCIS_CONTEXT)
     events = document_events(document)
-    checker = _Checker(registry, _named_ssccs(events))
+    named = named_containers(events)
+    checker = _Checker(registry, {ident: sscc for ident, (sscc, _) in named.items()})
     return [checker.check(index, event, context) for index, event in enumerate(events)]
-
-
-def _named_ssccs(events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """container id → SSCC of every SSCC the events name (parents, EPCs, children)."""
-    named: dict[str, str] = {}
-    for event in events:
-        epcs = [event.get("parentID"), *_list(event.get("epcList")), *_list(event.get("childEPCs"))]
-        for epc in epcs:
-            sscc = _sscc_of(epc)
-            if sscc is not None:
-                named[container_id(sscc).hex()] = sscc
-    return named
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _sscc_of(epc: Any) -> str | None:
-    """The SSCC an EPC names (as a URN or a Digital Link), or None."""
-    if not isinstance(epc, str):
-        return None
-    try:
-        link = canonical_digital_link(epc)
-    except IdentifierError:
-        return None
-    match = _SSCC_LINK.fullmatch(link)
-    return match.group(1) if match else None
 
 
 def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
@@ -144,7 +115,7 @@ class _Checker:
         return EventCheck(index, hash_id, ok, tuple(findings))
 
     def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
-        sscc = _sscc_of(epc)
+        sscc = epc_sscc(epc)
         if sscc is not None:
             record, key = container_id(sscc), ("00", sscc)
         else:

@@ -1,8 +1,11 @@
 """Captured EPCIS events: stored with the outbox operations that apply them, all at once.
 
-The chain records each event's hash next to the item event it causes; the event itself
-(its time, places, business transactions, extensions) lives here, so that exports can give
-it back exactly and anyone can re-hash it against the chain.
+The chain records each ObjectEvent's hash next to the item event it causes; the event
+itself (its time, places, business transactions, extensions) lives here, so that exports can
+give it back exactly and anyone can re-hash it against the chain. An AggregationEvent is
+applied by one ``pack`` or ``unpack`` operation for all its children, which records no hash
+on chain: its rows here (one per child, sharing that operation) are what recognise it when
+it is sent again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from ledger.epcis.capture import CaptureStep
+from ledger.epcis.capture import PlannedStep
 from ledger.errors import Conflict, NotFound
 from ledger.identifiers import ItemId
 from ledger.outbox.store import OperationRead, Outbox, new_operation_id, read_operation
@@ -61,38 +64,41 @@ class Captures:
         self._clock = clock
 
     def record(
-        self, org_id: int, steps: Sequence[CaptureStep], context: Any, outbox: Outbox
+        self, org_id: int, steps: Sequence[PlannedStep], context: Any, outbox: Outbox
     ) -> CaptureRead:
-        """Queue one operation per step and keep each event, in one transaction."""
+        """Queue one operation per step and keep each item's share of its event, in one
+        transaction."""
         capture_id = new_operation_id()
         now = self._clock()
         context_json = json.dumps(context)
-        rows: list[tuple[Operation, CapturedEvent]] = []
-        for position, step in enumerate(steps):
+        operations: list[Operation] = []
+        rows: list[CapturedEvent] = []
+        for number, step in enumerate(steps):
             operation = outbox.new_operation(
-                org_id, f"epcis-capture:{capture_id}:{position}", "epcis", step.request()
+                org_id, f"epcis-capture:{capture_id}:{number}", step.kind, step.request()
             )
-            captured = CapturedEvent(
-                capture_id=capture_id,
-                position=position,
-                org_id=org_id,
-                event_index=step.event_index,
-                event_hash=step.digest,
-                item_id=step.item.hex(),
-                step=step.step.name.lower(),
-                event_json=json.dumps(step.event),  # as sent: the hash follows nested key order
-                context_json=context_json,
-                operation_id=operation.id,
-                captured_at=now,
-            )
-            rows.append((operation, captured))
+            operations.append(operation)
+            event_json = json.dumps(step.event)  # as sent: the hash follows nested key order
+            for item, name in step.item_steps():
+                captured = CapturedEvent(
+                    capture_id=capture_id,
+                    position=len(rows),
+                    org_id=org_id,
+                    event_index=step.event_index,
+                    event_hash=step.digest,
+                    item_id=item.hex(),
+                    step=name,
+                    event_json=event_json,
+                    context_json=context_json,
+                    operation_id=operation.id,
+                    captured_at=now,
+                )
+                rows.append(captured)
         try:
             with session(self.engine) as db:
-                for operation, _ in rows:
-                    db.add(operation)
+                db.add_all(operations)
                 db.flush()  # operations first: captured events point at them
-                for _, captured in rows:
-                    db.add(captured)
+                db.add_all(rows)
         except IntegrityError:
             raise Conflict(
                 "EPCIS capture",

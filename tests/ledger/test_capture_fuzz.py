@@ -39,6 +39,9 @@ class EmptyLedger:
     def site_of_gln(self, gln: str) -> str | None:
         return None
 
+    def containers_in(self, container: ItemId) -> int:
+        return 0
+
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

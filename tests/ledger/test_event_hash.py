@@ -210,3 +210,15 @@ def test_a_document_without_events_is_refused() -> None:
         "cannot compute the event hash ID of the document: its epcisBody holds no eventList "
         "and no event"
     )
+
+
+def test_an_event_the_library_cannot_read_is_refused_not_crashed_on() -> None:
+    event = {**EVENT, "destinationList": [{"type": "owning_party"}]}
+
+    with pytest.raises(EventHashError) as raised:
+        event_hash_id(event, CONTEXT)
+
+    assert str(raised.value) == (
+        "cannot compute the event hash ID of the events: they are not EPCIS events the "
+        "algorithm can read (IndexError('list index out of range'))"
+    )
