@@ -504,14 +504,27 @@ class Registry:
     def first_actions(self, items: Sequence[ItemId], call: ContractFunction) -> ContractFunction:
         """``call`` on ``items`` (a pack), preceded in one multicall by the activation of each
         that is a leaf of a stored Merkle batch and not yet on chain; else ``call`` itself."""
+        activations = self._pending_activations(items)
+        return self.multicall_call([*activations, call]) if activations else call
+
+    def first_action_data(self, item: ItemId, data: bytes) -> bytes:
+        """As :meth:`first_action`, for calldata (what a relayed request signs)."""
+        activations = self._pending_activations([item])
+        if not activations:
+            return data
+        calls = [HexBytes(a._encode_transaction_data()) for a in activations]
+        multicall = self._fn.multicall([*calls, HexBytes(data)])
+        return bytes(HexBytes(multicall._encode_transaction_data()))
+
+    def _pending_activations(self, items: Sequence[ItemId]) -> list[ContractFunction]:
         if self.batch_proofs is None:
-            return call
+            return []
         activations = []
         for item in items:
             proof = self.batch_proofs(item)
             if proof is not None and self.item(item) is None:
                 activations.append(self.activate_call(item, proof))
-        return self.multicall_call([*activations, call]) if activations else call
+        return activations
 
     def batch(self, root: bytes, *, block: int | None = None) -> BatchInfo | None:
         """The anchored batch with ``root`` (at ``block``, default latest), or None."""

@@ -12,6 +12,13 @@ The :class:`Relayer` checks a request before anything is sent, with the same err
 would give (:mod:`ledger.contract_errors`), plus a clearer one for a used or future nonce;
 it relays only to its registry and only the operations in ``RELAYABLE``, as OpenZeppelin
 advises relayers to do.
+
+An item of a Merkle batch that has not moved yet is not on chain: its first operation must
+bring it on chain in the same transaction (``Registry.first_action_data``), as a
+``multicall`` of its ``activateBatchItem`` and the operation. The relayer relays such a
+multicall and nothing else of the kind: one activation, of the same item, then one relayable
+operation. The registry's ``Multicall`` runs both as the signer (ERC-2771 aware); the
+activation needs no authority but its proof.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -97,7 +105,9 @@ _SELECTORS = {
     "cancelShipment": "cancelShipment(bytes32)",
     "recordRetailSale": "recordRetailSale(bytes32)",
     "claim": "claim(bytes32,address,bytes)",
+    "activateBatchItem": "activateBatchItem(bytes32,bytes32,address,bytes32[])",
 }
+_MULTICALL = keccak(text="multicall(bytes[])")[:4]
 _FUNCTION_BY_SELECTOR = {keccak(text=sig)[:4]: name for name, sig in _SELECTORS.items()}
 
 
@@ -121,8 +131,22 @@ class ForwardRequest:
 
     @property
     def function(self) -> str | None:
-        """The registry function ``data`` calls, if it is one the relayer knows."""
-        return _FUNCTION_BY_SELECTOR.get(self.data[:4])
+        """The registry function ``data`` calls, if it is one the relayer knows; for a
+        multicall, the function of its last call (the operation it activates an item for)."""
+        calls = self.calls
+        return None if calls is None else _FUNCTION_BY_SELECTOR.get(calls[-1][:4])
+
+    @property
+    def calls(self) -> list[bytes] | None:
+        """The registry calls ``data`` makes in order: itself, or each call of a
+        ``multicall``; None for a multicall whose calls cannot be read or that has none."""
+        if self.data[:4] != _MULTICALL:
+            return [self.data]
+        try:
+            (calls,) = decode(["bytes[]"], self.data[4:])
+        except DecodingError:
+            return None
+        return [bytes(c) for c in calls] or None
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message (``ForwardRequest`` struct) the sender signs."""
@@ -263,6 +287,24 @@ def _call(function: str, types: list[str], args: list[Any]) -> bytes:
     return keccak(text=_SELECTORS[function])[:4] + encode(types, args)
 
 
+def _check_activation(action: str, activations: list[bytes], operation: bytes) -> None:
+    """A multicall relays one activation and then an operation on the same item."""
+    if len(activations) > 1 or _FUNCTION_BY_SELECTOR.get(activations[0][:4]) != (
+        "activateBatchItem"
+    ):
+        raise Forbidden(
+            action,
+            "a multicall is relayed only as one activateBatchItem followed by the operation "
+            "it brings the item on chain for",
+        )
+    activated, operated = activations[0][4:36], operation[4:36]
+    if activated != operated:
+        raise Forbidden(
+            action,
+            f"it activates item 0x{activated.hex()} but operates on item 0x{operated.hex()}",
+        )
+
+
 # ───────────── the relayer ─────────────
 
 
@@ -372,11 +414,17 @@ class Relayer:
         action = f"relay a request of {request.sender}"
         if request.to != self.registry.address:
             raise Forbidden(action, f"it calls {request.to}, not the registry")
-        function = request.function
+        calls = request.calls
+        if calls is None:
+            raise Forbidden(action, "its multicall's calls cannot be read")
+        *activations, operation = calls
+        function = _FUNCTION_BY_SELECTOR.get(operation[:4])
         if function not in self.relayable:
-            shown = function or "0x" + request.data[:4].hex()
+            shown = function or "0x" + operation[:4].hex()
             allowed = ", ".join(sorted(self.relayable))
             raise Forbidden(action, f"{shown} is not relayed (only {allowed})")
+        if activations:
+            _check_activation(action, activations, operation)
         if request.value != 0:
             raise Forbidden(action, f"it sends {request.value} wei; the registry takes none")
         if request.gas > self.max_gas:

@@ -24,6 +24,7 @@ from ledger.claims import InvalidClaimCode
 from ledger.errors import ConfigError, IdentifierError, InvalidRecord, NotFound
 from ledger.identifiers import ItemId, item_id
 from ledger.outbox import OperationRead, Outbox
+from ledger.registry import Registry
 from ledger.relay import (
     ForwardRequest,
     Relayer,
@@ -119,7 +120,7 @@ def _relayer(services: Services) -> tuple[Relayer, int]:
 @router.post("/prepare", response_model=PreparedOut, summary="Build a request to sign")
 def prepare(body: PrepareIn, services: ServicesDep) -> PreparedOut:
     relayer, _ = _relayer(services)
-    request = relayer.request(body.sender, _call_data(body))
+    request = relayer.request(body.sender, _call_data(body, services.registry))
     typed = relayer.typed_data(request)
     typed["message"] = {**typed["message"], "data": "0x" + request.data.hex()}
     shown = request.as_json(b"")
@@ -164,15 +165,17 @@ def _out(operation: OperationRead) -> RelayOperationOut:
     )
 
 
-def _call_data(body: PrepareIn) -> bytes:
+def _call_data(body: PrepareIn, registry: Registry) -> bytes:
+    """The operation's calldata; for an item of a Merkle batch not yet on chain, a multicall
+    that activates it first."""
     try:
-        return _encoded(body)
+        item: ItemId = item_id(body.gtin, body.serial)
+        return registry.first_action_data(item, _encoded(body, item))
     except (IdentifierError, InvalidClaimCode, ValueError) as exc:
         raise InvalidRecord("relay request", str(exc)) from None
 
 
-def _encoded(body: PrepareIn) -> bytes:
-    item: ItemId = item_id(body.gtin, body.serial)
+def _encoded(body: PrepareIn, item: ItemId) -> bytes:
     if body.operation in {"ship", "transfer"}:
         if body.to is None:
             raise InvalidRecord("relay request", f"{body.operation} needs `to`")

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services import Services
+from ledger.batches import item_ids_for, prepare, save_and_anchor
 from ledger.chain import connect_memory
 from ledger.custodial import CustodialKeys
 from ledger.identifiers import item_id
@@ -23,6 +24,7 @@ from ledger.outbox.submitter import Submitter
 from ledger.registry import Registry
 from ledger.relay import Relayer
 from ledger.store.database import make_engine, migrate
+from ledger.store.merkle_batches import MerkleBatches
 from ledger.store.orgs import Organisations, relayer_organisation
 from ledger.store.repository import Store
 
@@ -38,6 +40,8 @@ class Relay:
     shop: LocalAccount
     consumer: LocalAccount
     payer: str
+    factory: LocalAccount
+    batches: MerkleBatches
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +63,14 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     payer = keys.create(org.id)
     Senders(engine).assign(org.id, payer, chain.chain_id)
     chain.fund(payer, 10**18)
+    batches = MerkleBatches(engine)
+    registry.batch_proofs = batches.proof  # as `veritag serve` does
     services = Services(registry, Store(engine), hash_salt=b"t")
     services.relayer = Relayer(registry, keys.account(org.id, payer))
     services.relayer_org_id = org.id
     submitter = Submitter(engine, registry, custodial_signers(engine, keys))
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        yield Relay(client, registry, submitter, shop, consumer, payer)
+        yield Relay(client, registry, submitter, shop, consumer, payer, factory, batches)
     engine.dispose()
 
 
@@ -161,3 +167,35 @@ def test_without_a_relayer_account_the_relay_answers_503_saying_how_to_set_it_up
         )
     assert response.status_code == 503
     assert "veritag admin relayer" in response.json()["detail"]
+
+
+def test_a_relayed_first_ship_of_a_merkle_batch_item_activates_it_in_the_same_transaction(
+    relay: Relay,
+) -> None:
+    serials = [f"RB-{n}" for n in range(5)]
+    ids = item_ids_for(GTIN, serials)
+    tree = prepare(ids)
+    save_and_anchor(relay.registry, relay.factory, relay.batches, tree, ids)
+    before = relay.registry.w3.eth.get_balance(relay.factory.address)
+
+    request = prepared(
+        relay, relay.factory, operation="ship", gtin=GTIN, serial="RB-3", to=relay.shop.address
+    )
+    body = {"request": request["request"], "signature": signed(request, relay.factory)}
+    accepted = relay.client.post("/v1/relay", json=body)
+    assert accepted.status_code == 202, accepted.text
+    relay.submitter.run_until_idle()
+    followed = relay.client.get(accepted.headers["location"]).json()
+
+    assert request["request"]["data"].startswith("0xac9650d8")  # multicall(bytes[])
+    assert followed["status"] == "confirmed"
+    mined = followed["tx_hash"]
+    item = item_id(GTIN, "RB-3")
+    assert [(e.name, e.seq) for e in relay.registry.history(item) if e.tx_hash == mined] == [
+        ("BatchItemActivated", 1),
+        ("ItemShipped", 2),
+    ]
+    state = relay.registry.item(item)
+    assert state is not None
+    assert (state.custodian, state.consignee) == (relay.factory.address, relay.shop.address)
+    assert relay.registry.w3.eth.get_balance(relay.factory.address) == before

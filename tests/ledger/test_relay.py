@@ -52,6 +52,8 @@ from ledger.relay import (
 )
 from ledger.transactions import Transactor, TxResult, revert_data
 from tests.helpers import reverts
+from tests.ledger.test_merkle_registry import anchored, proof
+from tests.ledger.test_merkle_registry import items as batch_items
 
 if TYPE_CHECKING:
     from tests.conftest import Roles
@@ -463,6 +465,74 @@ def test_direct_calls_keep_working_beside_relayed_ones(
             {"from": roles.distributor.address, "to": roles.retailer.address},
         )
     ]
+
+
+# ───────────── the first action on an unmoved Merkle batch item ─────────────
+
+
+def test_a_relayed_first_ship_of_a_batch_item_activates_it_in_the_same_transaction(
+    registry: Registry, roles: Roles, relayer: Relayer, chain: Chain
+) -> None:
+    ids = batch_items(4, "relay-batch")
+    tree = anchored(registry, roles, ids)
+    registry.batch_proofs = lambda item: proof(tree, ids.index(item)) if item in ids else None
+    try:
+        data = registry.first_action_data(ids[2], ship_data(ids[2], RETAILER.address))
+        already_on_chain = registry.first_action_data(ids[2], ship_data(ids[2], RETAILER.address))
+        operator_before = chain.w3.eth.get_balance(roles.operator.address)
+        request = relayer.request(roles.operator.address, data)
+        result = relayer.relay(request, relayer.sign(roles.operator, request))
+        after = registry.first_action_data(ids[2], receive_data(ids[2]))
+    finally:
+        registry.batch_proofs = None
+
+    assert request.function == "ship"
+    assert already_on_chain == data  # nothing was sent between the two
+    assert after == receive_data(ids[2])  # on chain now: no activation any more
+    assert events(registry, result, ids[2]) == [
+        ("BatchItemActivated", 1, {"root": "0x" + tree.root.hex()}),
+        ("ItemShipped", 2, {"from": roles.operator.address, "to": RETAILER.address}),
+    ]
+    assert chain.w3.eth.get_balance(roles.operator.address) == operator_before
+
+
+def test_the_relayer_relays_a_multicall_only_as_one_activation_then_an_operation_on_its_item(
+    registry: Registry, roles: Roles, relayer: Relayer
+) -> None:
+    ids = batch_items(2, "relay-policy")
+    tree = anchored(registry, roles, ids)
+    activate = [HexBytes(registry.activate_call(i, proof(tree, n))._encode_transaction_data())
+                for n, i in enumerate(ids)]  # fmt: skip
+    sale = HexBytes(registry.contract.encode_abi("recordRetailSale", [ids[0].value]))
+
+    def multicall(*calls: bytes) -> bytes:
+        return bytes(HexBytes(registry.contract.encode_abi("multicall", [list(calls)])))
+
+    cases = {
+        "another item": multicall(activate[1], ship_data(ids[0], RETAILER.address)),
+        "two activations": multicall(activate[0], activate[1], ship_data(ids[0], RETAILER.address)),
+        "two operations": multicall(ship_data(ids[0], RETAILER.address), receive_data(ids[0])),
+        "not relayable": multicall(activate[0], sale),
+        "unreadable": multicall()[:4] + b"\x01" * 40,
+        "empty": multicall(),
+    }
+
+    refused = {}
+    for name, data in cases.items():
+        with pytest.raises(Forbidden) as caught:
+            relayer.request(roles.operator.address, data)
+        refused[name] = caught.value.reason
+
+    only = "a multicall is relayed only as one activateBatchItem followed by the operation it "
+    assert refused == {
+        "another item": f"it activates item {ids[1].hex()} but operates on item {ids[0].hex()}",
+        "two activations": only + "brings the item on chain for",
+        "two operations": only + "brings the item on chain for",
+        "not relayable": "recordRetailSale is not relayed (only acceptDelivery, claim, "
+        "reportStolen, ship, transfer)",
+        "unreadable": "its multicall's calls cannot be read",
+        "empty": "its multicall's calls cannot be read",
+    }
 
 
 # ───────────── the relayer's own policy ─────────────
