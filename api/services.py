@@ -65,6 +65,8 @@ class Services:
     """Private key that signs listing decisions; None = a fresh one for this process."""
     epcis_schema: Path | None = None
     """GS1's EPCIS 2.0 JSON schema, which EPCIS capture validates documents against."""
+    webhook_private_destinations: bool = False
+    """Whether webhooks may point to non-public addresses (``ledger.alerts.destinations``)."""
     decision_signer: DecisionSigner = field(init=False)
     verdicts: VerdictCache = field(init=False)
 

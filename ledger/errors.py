@@ -270,6 +270,22 @@ class Forbidden(AccessError):
         super().__init__(f"not allowed to {action}: {reason}")
 
 
+class PrivateDestination(VeritagError):
+    """A webhook delivery whose host resolves to an address that is not public (see
+    :mod:`ledger.alerts.destinations`)."""
+
+    status = 422
+
+    def __init__(self, host: str, address: str, kind: str) -> None:
+        self.host = host
+        self.address = address
+        self.kind = kind
+        super().__init__(
+            f"webhook host {host!r} resolves to {address}, a {kind} address; alerts go to "
+            "public addresses only (VERITAG_WEBHOOK_PRIVATE_DESTINATIONS allows others)"
+        )
+
+
 class NotFound(VeritagError):
     """A thing the request names does not exist (or is not the caller's to see)."""
 

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         "every document against it first. Unset, capture checks only what it applies.",
     )
 
+    webhook_private_destinations: bool = Field(
+        default=False,
+        description="Let webhooks point to loopback, private, link-local and other non-public "
+        "addresses (receivers on this machine or network). Off (default): such URLs are "
+        "refused when a webhook is recorded, and each delivery connects only to public "
+        "addresses its host resolves to.",
+    )
+
     max_request_bytes: int = Field(
         default=2 * 1024 * 1024,
         ge=1,

@@ -223,6 +223,7 @@ def build_services(
         demo_codes=demo_codes,
         decision_key=session.secret(DECISION_KEY_FILE),
         epcis_schema=settings.epcis_schema,
+        webhook_private_destinations=settings.webhook_private_destinations,
     )
     custodial_keys = session.custodial_keys()
     _enable_relaying(services, custodial_keys)
@@ -234,7 +235,11 @@ def build_services(
     )
     jobs: list[Job] = [
         IndexFollower(indexer),
-        DeliveryWorker(engine, publishers=[publish_chain_alerts]),
+        DeliveryWorker(
+            engine,
+            publishers=[publish_chain_alerts],
+            allow_private_destinations=settings.webhook_private_destinations,
+        ),
         submitter,
     ]
     services.background.append(LeaderJobs(LeaderLock(engine, LEADER_LOCK), jobs))

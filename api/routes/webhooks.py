@@ -79,7 +79,11 @@ class DeliveryPublic(BaseModel):
 
 
 def _webhooks(services: ServicesDep) -> Webhooks:
-    return Webhooks(services.engine, clock=services.clock)
+    return Webhooks(
+        services.engine,
+        clock=services.clock,
+        allow_private_destinations=services.webhook_private_destinations,
+    )
 
 
 def _public(webhook: WebhookRead) -> WebhookPublic:

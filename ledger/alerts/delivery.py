@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy import Engine, update
 from sqlmodel import col, select
 
+from ledger.alerts.destinations import public_only_transport
 from ledger.alerts.signing import SIGNATURE_HEADER, sign
 from ledger.store.database import session
 from ledger.store.market_models import Webhook, WebhookAttempt, WebhookDelivery
@@ -109,8 +110,10 @@ class DeliveryWorker:
         backoff: Backoff = Backoff(),
         clock: Callable[[], datetime] = _utc_now,
         publishers: Sequence[Callable[[Engine], object]] = (),
+        allow_private_destinations: bool = False,
     ) -> None:
         self.engine = engine
+        self.allow_private_destinations = allow_private_destinations
         self.poll_interval = poll_interval
         self.timeout_s = timeout_s
         self.backoff = backoff
@@ -276,5 +279,9 @@ class DeliveryWorker:
             )
 
     def _new_client(self) -> httpx.Client:
-        # No proxies from the environment: alerts go straight to the receiver's URL.
-        return httpx.Client(follow_redirects=False, timeout=self.timeout_s, trust_env=False)
+        # No proxies from the environment: alerts go straight to the receiver's URL, and,
+        # unless allowed otherwise, only to public addresses (ledger.alerts.destinations).
+        transport = None if self.allow_private_destinations else public_only_transport()
+        return httpx.Client(
+            follow_redirects=False, timeout=self.timeout_s, trust_env=False, transport=transport
+        )

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from ledger.alerts.destinations import check_recorded_host
 from ledger.alerts.publish import AlertKind, parse_kinds
 from ledger.errors import Conflict, InvalidRecord, NotFound
 from ledger.store.database import session
@@ -90,17 +91,27 @@ def _utc(value: datetime) -> datetime:
 
 
 class Webhooks:
-    """The webhooks in the store behind ``engine``."""
+    """The webhooks in the store behind ``engine``. A URL whose host is a loopback, private
+    or other non-public address is refused unless ``allow_private_destinations``."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        allow_private_destinations: bool = False,
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        self.allow_private_destinations = allow_private_destinations
 
     def create(
         self, org_id: int, url: str, kinds: Iterable[AlertKind | str]
     ) -> tuple[WebhookRead, str]:
         """A new webhook and its signing secret (returned in clear, this once)."""
         url = _check_url(url)
+        if not self.allow_private_destinations:
+            check_recorded_host(url, str(urlsplit(url).hostname))
         chosen = parse_kinds(kinds)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         try:

@@ -410,9 +410,11 @@ def test_a_blocked_listing_alerts_the_brand_and_the_marketplace_once(market: Mar
     organisations = Organisations(engine)
     brand_org, _ = organisations.create("Acme Watches Org", Role.BRAND, brand_id=1)
     webhooks = Webhooks(engine)
-    brand_hook, _ = webhooks.create(brand_org.id, "http://127.0.0.1:9/brand", ["listing_blocked"])
+    brand_hook, _ = webhooks.create(
+        brand_org.id, "https://brand.example/listings", ["listing_blocked"]
+    )
     market_hook, _ = webhooks.create(
-        market.marketplace_id, "http://127.0.0.1:9/market", ["listing_blocked"]
+        market.marketplace_id, "https://market.example/listings", ["listing_blocked"]
     )
     listing = {"listing_id": "alert-1", "seller_id": "rogue", "code": code("in_shop")}
     market.check(listing)

@@ -485,11 +485,6 @@ def test_a_role_restricted_route_refuses_every_other_role_with_403(
 # ───────────── API7: server-side request forgery ─────────────
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="webhook URLs to private ranges are accepted; refusing them needs a setting, tests "
-    "deliver to 127.0.0.1",
-)
 @pytest.mark.parametrize(
     "url",
     [

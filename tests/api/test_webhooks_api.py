@@ -180,8 +180,11 @@ def test_the_worker_started_by_the_app_lifespan_delivers_signed_alerts(
     engine = make_engine(f"sqlite:///{tmp_path / 'veritag.sqlite'}")
     migrate(engine)
     _, key = Organisations(engine).create("Lifespan Brand", Role.BRAND, brand_id=1)
-    services = Services(api_registry, Store(engine))
-    services.background.append(DeliveryWorker(engine, poll_interval=0.02))
+    # The receiver listens on 127.0.0.1, which only this setting lets a webhook reach.
+    services = Services(api_registry, Store(engine), webhook_private_destinations=True)
+    services.background.append(
+        DeliveryWorker(engine, poll_interval=0.02, allow_private_destinations=True)
+    )
     try:
         with TestClient(create_app(services)) as client:
             created = create(client, key, url=receiver.url)

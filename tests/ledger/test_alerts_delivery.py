@@ -137,7 +137,9 @@ def subscribe(
     engine: Engine, url: str, kinds: list[AlertKind] | None = None, name: str = "Market"
 ) -> Subscriber:
     org, _key = Organisations(engine).create(name, Role.MARKETPLACE)
-    webhook, secret = Webhooks(engine).create(org.id, url, kinds or list(AlertKind))
+    # The test receivers listen on 127.0.0.1, a destination only this setting allows.
+    webhooks = Webhooks(engine, allow_private_destinations=True)
+    webhook, secret = webhooks.create(org.id, url, kinds or list(AlertKind))
     return Subscriber(org.id, webhook.id, secret)
 
 
@@ -160,6 +162,7 @@ def worker_for(engine: Engine, clock: Clock) -> Iterator[Callable[..., DeliveryW
 
     def make(**options: object) -> DeliveryWorker:
         options.setdefault("clock", clock)
+        options.setdefault("allow_private_destinations", True)  # the receiver is on 127.0.0.1
         worker = DeliveryWorker(engine, **options)  # type: ignore[arg-type]
         workers.append(worker)
         return worker
@@ -292,6 +295,26 @@ def test_a_refused_connection_is_a_failed_attempt_logged_with_its_error(
     assert "refused" in attempt.error.lower()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert delivery.next_attempt_at == T0 + timedelta(seconds=1)
+
+
+def test_by_default_a_delivery_to_a_name_that_resolves_to_this_machine_reaches_nothing(
+    engine: Engine, worker_for: Callable[..., DeliveryWorker], receiver: Receiver
+) -> None:
+    # Recorded while allowed (or a public name whose DNS later answers 127.0.0.1): the
+    # delivery resolves the name itself and refuses the loopback address.
+    market = subscribe(engine, f"http://localhost:{receiver.port}/hook")
+    publish(engine, AlertKind.RECALL, data={}, org_ids=[market.org_id], now=T0)
+
+    assert worker_for(allow_private_destinations=False).run_once() == 1
+
+    (attempt,) = only_delivery(engine, market).log
+    assert attempt.status_code is None
+    assert attempt.error == (
+        "PrivateDestination: webhook host 'localhost' resolves to 127.0.0.1, a loopback "
+        "address; alerts go to public addresses only (VERITAG_WEBHOOK_PRIVATE_DESTINATIONS "
+        "allows others)"
+    )
+    assert receiver.requests == []
 
 
 def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
