@@ -5,11 +5,12 @@
 * ``POST /v1/epcis/capture``: the EPCIS 2.0 REST binding's capture. The document is checked
   whole (GS1's JSON schema when configured, then every event against the ledger's rules,
   ``ledger.epcis.capture``) before anything is recorded; each applicable ObjectEvent becomes
-  one outbox operation per item, each AggregationEvent one ``pack`` or ``unpack`` operation
-  for all its children, queued in one transaction. With the default
-  ``GS1-Capture-Error-Behaviour: rollback`` one refused event refuses the document (422,
-  every reason listed) and nothing changes; with ``proceed`` the applicable events are
-  queued and the refused ones listed. ``GET /v1/epcis/capture/{captureID}`` follows it.
+  one outbox operation per item (or case or pallet, by SSCC), each AggregationEvent one
+  ``pack`` or ``unpack`` operation for all its children, queued in one transaction. With
+  the default ``GS1-Capture-Error-Behaviour: rollback`` one refused event refuses the
+  document (422, every reason listed) and nothing changes; with ``proceed`` the applicable
+  events are queued and the refused ones listed. ``GET /v1/epcis/capture/{captureID}``
+  follows it.
 * ``GET /v1/epcis/events``: a documented subset of the EPCIS 2.0 query parameters.
 """
 
@@ -103,7 +104,7 @@ class CapturedEventOut(BaseModel):
         description="The event's CBV 2.0 event hash ID, recorded on chain (for an "
         "ObjectEvent; the store keeps it for an AggregationEvent).",
     )
-    item_id: str = Field(description="The item, or for a case its container id.")
+    item_id: str = Field(description="The item, or for a case or pallet its container id.")
     step: str = Field(
         description="The step applied (commissioning, shipping, …, packing, unpacking)."
     )

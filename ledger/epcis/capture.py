@@ -1,16 +1,19 @@
 """EPCIS 2.0 capture: which events of a partner's document the ledger can apply, and why not.
 
 :func:`plan_capture` reads a whole ``EPCISDocument`` before anything is recorded. Each
-ObjectEvent becomes one custody step per item it names, each AggregationEvent one packing
-or unpacking of all its children; anything else is a refusal with a reason:
+ObjectEvent becomes one custody step per item (or case or pallet) it names, each
+AggregationEvent one packing or unpacking of all its children; anything else is a refusal
+with a reason:
 
 ================  ==================  =======  =============================================
 event type        bizStep             action   what the ledger does (as the capturing org)
 ================  ==================  =======  =============================================
 ObjectEvent       commissioning       ADD      registers the item (an operator of the GTIN's
                                                brand)
-ObjectEvent       shipping            OBSERVE  ships it to the ``destinationList`` party
-ObjectEvent       receiving           OBSERVE  accepts its delivery (the consignee)
+ObjectEvent       shipping            OBSERVE  ships it to the ``destinationList`` party; an
+                                               SSCC's case or pallet with all it holds
+ObjectEvent       receiving           OBSERVE  accepts its delivery (the consignee); an
+                                               SSCC's case or pallet with all it holds
 ObjectEvent       retail_selling      OBSERVE  records its retail sale (the custodian)
 ObjectEvent       decommissioning     DELETE   takes it out of service (custodian or brand)
 ObjectEvent       destroying          DELETE   records it destroyed (custodian or brand)
@@ -31,6 +34,13 @@ packed that is already packed or into a packed container, a container that holds
 not packed (item → case → pallet at most), and only what is directly in a container is
 unpacked from it. The chain records no hash for a packing: the store's capture record
 recognises an AggregationEvent sent again, as the chain's hash does an ObjectEvent.
+
+An ObjectEvent's ``epcList`` may name a case or pallet by its SSCC for shipping and
+receiving, which ``applyEpcisEvent`` applies to its container id as to an item (the hash
+recorded beside it); everything packed in it moves with it. Commissioning an SSCC is refused
+(a container is opened by its first packing), and so are selling and retiring one (the
+contract refuses them, ``IsContainer``), an SSCC nothing was ever packed into, and moving an
+item or case on its own while it is packed.
 
 Events apply in ``eventTime`` order (document order breaks ties), each checked against the
 chain state as left by the events before it, with the same rules as the contract, so that
@@ -126,6 +136,15 @@ _BIZ_STEP_PREFIXES = (
 _PARTY_TYPES = ("possessing_party", "owning_party", "location")
 _DID_PKH = re.compile(r"did:pkh:eip155:(\d+):(0x[0-9a-fA-F]{40})")
 _RETIRED = (Status.DECOMMISSIONED, Status.DESTROYED)
+_NOT_FOR_CONTAINERS = {
+    EpcisStep.COMMISSIONING: "containers are not commissioned; the first packing into one "
+    "(an AggregationEvent) opens it",
+    EpcisStep.RETAIL_SELLING: "containers are not sold; unpack it and sell its items",
+    EpcisStep.DECOMMISSIONING: "containers are not retired; unpack it and retire its items",
+    EpcisStep.DESTROYING: "containers are not retired; unpack it and retire its items",
+}
+"""Why each ObjectEvent step the contract refuses a container for (``IsContainer``) is
+refused for an SSCC: only shipping and receiving move a case or pallet."""
 
 
 class CaptureView(Protocol):
@@ -166,46 +185,12 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class CaptureStep:
-    """One item's custody step of one captured ObjectEvent."""
-
-    kind: ClassVar[str] = "epcis"
-
-    event_index: int
-    event_id: str
-    """The event's CBV 2.0 hash ID."""
-    digest: str
-    """The SHA-256 digest inside ``event_id``, 0x hex: what the chain records."""
-    gtin: str
-    serial: str
-    item: ItemId
-    step: EpcisStep
-    party: ChecksumAddress | None
-    event: dict[str, Any]
-    """The event as captured, with ``eventID`` set to its hash ID."""
-
-    def request(self) -> dict[str, Any]:
-        """The outbox request (kind ``epcis``) that applies this step."""
-        return {
-            "gtin": self.gtin,
-            "serial": self.serial,
-            "step": self.step.name.lower(),
-            "party": self.party,
-            "event_hash": self.digest,
-        }
-
-    def item_steps(self) -> list[tuple[ItemId, str]]:
-        """Each record the step changes, with the step's name: one row each in the store."""
-        return [(self.item, self.step.name.lower())]
-
-
-@dataclass(frozen=True)
 class Content:
-    """A child of an AggregationEvent: an item (GTIN and serial) or a case (SSCC)."""
+    """A record an event names: an item (GTIN and serial) or a case or pallet (SSCC)."""
 
     epc: str
     item: ItemId
-    """The item id, or for a case ``container_id(sscc)``."""
+    """The item id, or for a case or pallet ``container_id(sscc)``."""
     gtin: str | None = None
     serial: str | None = None
     sscc: str | None = None
@@ -216,6 +201,45 @@ class Content:
         assert self.gtin is not None
         assert self.serial is not None
         return {"gtin": self.gtin, "serial": self.serial}
+
+
+@dataclass(frozen=True)
+class CaptureStep:
+    """One record's custody step of one captured ObjectEvent: an item's, or a case's or
+    pallet's (shipping and receiving only), applied with the event's hash recorded."""
+
+    kind: ClassVar[str] = "epcis"
+
+    event_index: int
+    event_id: str
+    """The event's CBV 2.0 hash ID."""
+    digest: str
+    """The SHA-256 digest inside ``event_id``, 0x hex: what the chain records."""
+    record: Content
+    step: EpcisStep
+    party: ChecksumAddress | None
+    event: dict[str, Any]
+    """The event as captured, with ``eventID`` set to its hash ID."""
+
+    @property
+    def item(self) -> ItemId:
+        return self.record.item
+
+    def request(self) -> dict[str, Any]:
+        """The outbox request (kind ``epcis``) that applies this step."""
+        return {
+            **self.record.request(),
+            "step": self.step.name.lower(),
+            "party": self.party,
+            "event_hash": self.digest,
+        }
+
+    def records(self) -> tuple[Content, ...]:
+        return (self.record,)
+
+    def item_steps(self) -> list[tuple[ItemId, str]]:
+        """Each record the step changes, with the step's name: one row each in the store."""
+        return [(self.item, self.step.name.lower())]
 
 
 @dataclass(frozen=True)
@@ -240,6 +264,9 @@ class AggregationStep:
     def request(self) -> dict[str, Any]:
         return {"sscc": self.sscc, "items": [c.request() for c in self.contents]}
 
+    def records(self) -> tuple[Content, ...]:
+        return self.contents
+
     def item_steps(self) -> list[tuple[ItemId, str]]:
         return [(c.item, self.action.name.lower()) for c in self.contents]
 
@@ -258,20 +285,19 @@ class CapturePlan:
     def codes(self) -> Iterator[tuple[str, str, str]]:
         """GTIN, serial and item id (hex) of every item the steps name."""
         for step in self.steps:
-            if isinstance(step, CaptureStep):
-                yield step.gtin, step.serial, step.item.hex()
-                continue
-            for content in step.contents:
-                if content.gtin is not None and content.serial is not None:
-                    yield content.gtin, content.serial, content.item.hex()
+            for record in step.records():
+                if record.gtin is not None and record.serial is not None:
+                    yield record.gtin, record.serial, record.item.hex()
 
     def ssccs(self) -> list[str]:
         """Every case and pallet the steps name, by SSCC (they never go on chain)."""
         named = [
             sscc
             for step in self.steps
-            if isinstance(step, AggregationStep)
-            for sscc in (step.sscc, *(c.sscc for c in step.contents))
+            for sscc in (
+                step.sscc if isinstance(step, AggregationStep) else None,
+                *(record.sscc for record in step.records()),
+            )
             if sscc is not None
         ]
         return list(dict.fromkeys(named))
@@ -420,22 +446,19 @@ class _Planner:
         hash_id, digest = self._hash(event, context)
         recipient = self._parties(event, step)
         captured = {**event, "eventID": hash_id}
-        seen: set[str] = set()
         planned: list[CaptureStep] = []
         for epc in epcs:
-            gtin, serial = _item_of(epc)
-            ident = item_id(gtin, serial)
-            if ident.hex() in seen:
+            record = _content(epc, listed_in="epcList", missing=_NO_OBJECT)
+            if record.sscc is not None and step in _NOT_FOR_CONTAINERS:
+                raise _Refused(f"{epc} is a case or pallet (SSCC): {_NOT_FOR_CONTAINERS[step]}")
+            if any(p.item == record.item for p in planned):
                 raise _Refused(f"its epcList names {epc} twice")
-            seen.add(ident.hex())
-            earlier = self.already_captured(digest, ident)
+            earlier = self.already_captured(digest, record.item)
             if earlier is not None:
                 raise _Refused(f"it was already captured for {epc} (capture {earlier})")
-            planned.append(
-                CaptureStep(index, hash_id, digest, gtin, serial, ident, step, recipient, captured)
-            )
-        # All of the event's items must pass before any of them counts as moved.
-        after = {p.item.hex(): self._apply(p, epc) for p, epc in zip(planned, epcs, strict=True)}
+            planned.append(CaptureStep(index, hash_id, digest, record, step, recipient, captured))
+        # All of the event's records must pass before any of them counts as moved.
+        after = {p.item.hex(): self._apply(p) for p in planned}
         self.items.update(after)
         self.steps.extend(planned)
 
@@ -463,7 +486,7 @@ class _Planner:
         box = container_id(sscc)
         contents: list[Content] = []
         for epc in children:
-            content = _content(epc)
+            content = _content(epc, listed_in="childEPCs", missing=_NO_CHILD)
             if any(c.item == content.item for c in contents):
                 raise _Refused(f"its childEPCs names {epc} twice")
             earlier = self.already_captured(digest, content.item)
@@ -621,9 +644,11 @@ class _Planner:
             )
         return to_checksum_address(address)
 
-    def _apply(self, planned: CaptureStep, epc: str) -> _ItemSim:
-        # Steps on SSCCs never get here: an ObjectEvent's EPCs are items (``_item_of``).
-        sim = self._sim(planned.item)
+    def _apply(self, planned: CaptureStep) -> _ItemSim:
+        # Only shipping and receiving get here for a case or pallet (_NOT_FOR_CONTAINERS).
+        sim, epc = self._sim(planned.item), planned.record.epc
+        if planned.record.sscc is not None and not sim.exists:
+            raise _Refused(f"{epc} is not on the ledger: nothing was ever packed into it")
         match planned.step:
             case EpcisStep.COMMISSIONING:
                 return self._commission(sim, planned, epc)
@@ -674,11 +699,12 @@ class _Planner:
                 f"the capturing organisation's account {self.actor} is not an active "
                 "operator of an unsuspended brand, so it cannot register items"
             )
-        owner = self.view.brand_of_gtin(planned.gtin)
+        gtin = planned.record.gtin
+        owner = self.view.brand_of_gtin(str(gtin))
         if owner != brand:
             whose = "no brand's" if owner is None else f"brand {owner}'s"
             raise _Refused(
-                f"GTIN {planned.gtin} of {epc} is under {whose} prefix, not under a prefix "
+                f"GTIN {gtin} of {epc} is under {whose} prefix, not under a prefix "
                 f"of brand {brand}, for which {self.actor} registers"
             )
         return _ItemSim(exists=True, status=Status.ACTIVE, custodian=self.actor, brand_id=brand)
@@ -771,33 +797,23 @@ def cbv_term(value: Any, vocabulary: str) -> str | None:
     return value
 
 
-def _item_of(
-    epc: Any,
-    *,
-    listed_in: str = "epcList",
-    missing: str = "it names no individual item (a GTIN with a serial, SGTIN)",
-) -> tuple[str, str]:
+_NO_OBJECT = "it names neither an individual item (SGTIN) nor a case or pallet (SSCC)"
+_NO_CHILD = "it names neither an individual item (SGTIN) nor a case (SSCC)"
+
+
+def _content(epc: Any, *, listed_in: str, missing: str) -> Content:
+    """An item, or a case or pallet by its SSCC, as an event's ``listed_in`` names it."""
     if not isinstance(epc, str):
         raise _Refused(f"each {listed_in} entry must be a URI string")
-    try:
-        gtin, serial = epc_item(epc, missing=missing)
-    except IdentifierError as error:
-        raise _Refused(f"EPC {epc}: {error}") from None
-    return str(gtin), str(serial)
-
-
-def _content(epc: Any) -> Content:
-    """A child of an AggregationEvent: a case by its SSCC, or an item."""
     sscc = epc_sscc(epc)
     if sscc is not None:
         checked = _checked_sscc(sscc, epc)
         return Content(epc, container_id(checked), sscc=checked)
-    gtin, serial = _item_of(
-        epc,
-        listed_in="childEPCs",
-        missing="it names neither an individual item (SGTIN) nor a case (SSCC)",
-    )
-    return Content(epc, item_id(gtin, serial), gtin=gtin, serial=serial)
+    try:
+        gtin, serial = epc_item(epc, missing=missing)
+    except IdentifierError as error:
+        raise _Refused(f"EPC {epc}: {error}") from None
+    return Content(epc, item_id(gtin, serial), gtin=str(gtin), serial=str(serial))
 
 
 def _parent_sscc(parent: str) -> str:

@@ -50,7 +50,9 @@ is computed without them (as the hash algorithm's ``ignoreFields`` provides).
 An item event caused by a captured EPCIS event (``POST /v1/epcis/capture``) records that
 event's hash on chain; given the store, it is exported as the partner captured it, with
 ``recordTime`` (when it was captured), the annotations and the captured document's
-extension prefixes, so re-hashing it gives back the digest on chain.
+extension prefixes, so re-hashing it gives back the digest on chain. The same holds for a
+case's or pallet's shipping and receiving captured on its SSCC, in its own export and in
+those of the items it carried.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def export_item(
     history = registry.history(ident)
     if not history:
         raise NotFound("registered item", f"01/{gtin14}/21/{checked_serial}")
-    captured = {} if store is None else Captures(store.engine).of_item(ident)
+    captured = _captured_events(store, ident)
     sites = SignalStore(store.engine) if store is not None else None
     gln_of = (lambda address: _gln(sites, address)) if sites is not None else _no_gln
     link = build_digital_link(gtin14, checked_serial)
@@ -155,15 +157,10 @@ def export_item(
         parent_epc=epcs.of,
     )
     prefixes: dict[str, str] = {"veritag": VERITAG_NAMESPACE}
-    moved_with = _container_events(registry, ident, writer, epcs, gln_of)
-    events = []
-    for event in history:
-        body = captured.get(event.event_hash) if event.event_hash is not None else None
-        native = writer.events_of(event)
-        if body is not None:
-            events.append(_captured(body, native[0], prefixes))
-        else:
-            events.extend(native)
+    moved_with = _container_events(
+        registry, ident, writer, epcs, gln_of, store=store, prefixes=prefixes
+    )
+    events = [e for event in history for e in _written(event, writer, captured, prefixes)]
     if moved_with:
         events = sorted([*events, *moved_with], key=_chain_position)
     return _document(registry, events, prefixes, created_at)
@@ -194,8 +191,10 @@ def export_container(
         gln_of=(lambda address: _gln(sites, address)) if sites is not None else _no_gln,
         parent_epc=epcs.of,
     )
-    events = [epcis for event in history for epcis in writer.events_of(event)]
-    return _document(registry, events, {"veritag": VERITAG_NAMESPACE}, created_at)
+    captured = _captured_events(store, ident)
+    prefixes: dict[str, str] = {"veritag": VERITAG_NAMESPACE}
+    events = [e for event in history for e in _written(event, writer, captured, prefixes)]
+    return _document(registry, events, prefixes, created_at)
 
 
 def _document(
@@ -258,9 +257,13 @@ def _container_events(
     item_writer: _EventWriter,
     epcs: _ContainerEpcs,
     gln_of: Callable[[str], str | None],
+    *,
+    store: Store | None,
+    prefixes: dict[str, str],
 ) -> list[dict[str, Any]]:
     """The events of the containers that carried ``item`` (``Registry.travels``), each as its
-    container's own export writes it (its whole history read, so dispositions agree)."""
+    container's own export writes it (its whole history read, so dispositions agree; a
+    captured move as it was captured, its prefixes added to ``prefixes``)."""
     travels = registry.travels(item)
     if not travels:
         return []
@@ -275,11 +278,39 @@ def _container_events(
             parent_epc=epcs.of,
             _block_times=item_writer._block_times,
         )
+        captured = _captured_events(store, container)
         for event in registry.history(container):
-            written = writer.events_of(event)
+            native = writer.events_of(event)
             if (event.tx_hash, event.log_index) in wanted:
-                out.extend(written)
+                out.extend(_as_captured(event, native, captured, prefixes))
     return out
+
+
+def _captured_events(store: Store | None, record: ItemId) -> dict[str, CapturedItemEvent]:
+    """The record's captured events in ``store``, by digest."""
+    return {} if store is None else Captures(store.engine).of_item(record)
+
+
+def _written(
+    event: ItemEvent,
+    writer: _EventWriter,
+    captured: Mapping[str, CapturedItemEvent],
+    prefixes: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The EPCIS events of one chain event (see :func:`_as_captured`)."""
+    return _as_captured(event, writer.events_of(event), captured, prefixes)
+
+
+def _as_captured(
+    event: ItemEvent,
+    native: list[dict[str, Any]],
+    captured: Mapping[str, CapturedItemEvent],
+    prefixes: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The captured event that caused the chain event ``event``, as it was sent, when the
+    store has it; else ``native``, what the writer made of the chain event."""
+    body = captured.get(event.event_hash) if event.event_hash is not None else None
+    return [_captured(body, native[0], prefixes)] if body is not None else native
 
 
 def _without_annotations(event: Mapping[str, Any]) -> dict[str, Any]:

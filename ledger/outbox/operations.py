@@ -233,17 +233,22 @@ def _relay(request: Mapping[str, Any], _max: int) -> Request:
     return parsed.as_json(signature)
 
 
-_EPCIS_FIELDS = frozenset({"gtin", "serial", "step", "party", "event_hash"})
+_EPCIS_FIELDS = frozenset({"gtin", "serial", "sscc", "step", "party", "event_hash"})
 
 
 def _epcis(request: Mapping[str, Any], _max: int) -> Request:
-    """One item's custody step of a captured EPCIS event (``ledger.epcis.capture``)."""
+    """One record's custody step of a captured EPCIS event (``ledger.epcis.capture``): an
+    item's, or a case's or pallet's (``sscc``), which is only shipped or received."""
     what = "EPCIS event request"
-    normalised: Request = _code(request, what)
+    normalised: Request = _record(request, what)
     step = request.get("step")
     names = {s.name.lower(): s for s in EpcisStep}
     if not isinstance(step, str) or step not in names:
         raise InvalidRecord(what, f"'step' must be one of {', '.join(names)}")
+    if "sscc" in normalised and names[step] not in _CONTAINER_STEPS:
+        # Commissioning would register the container id as an item: the contract does not
+        # know a container id from an item id until the container exists.
+        raise InvalidRecord(what, f"a case or pallet ('sscc') is shipped or received, not {step}")
     normalised["step"] = step
     party = request.get("party")
     normalised["party"] = None if party is None else _address(request, "party", what)
@@ -257,6 +262,7 @@ def _epcis(request: Mapping[str, Any], _max: int) -> Request:
 
 
 _STEPS_WITH_PARTY = frozenset({EpcisStep.COMMISSIONING, EpcisStep.SHIPPING})
+_CONTAINER_STEPS = frozenset({EpcisStep.SHIPPING, EpcisStep.RECEIVING})
 
 
 def _epcis_call(registry: Registry, request: Request) -> ContractFunction:

@@ -1,9 +1,12 @@
 """``POST /v1/epcis/capture`` of AggregationEvents: packing into and unpacking from cases and
-pallets named by SSCC, applied as ``pack``/``unpack`` operations under the contract's rules.
+pallets named by SSCC, applied as ``pack``/``unpack`` operations under the contract's rules;
+and of the ObjectEvents that ship and receive such a case or pallet, applied through
+``applyEpcisEvent`` on its container id, with the event's hash recorded on chain.
 
 A refused event refuses the whole document; an applied packing comes back in exports as the
 AggregationEvent the chain's own event says, which ``verify_document`` bears out; an event
-already captured is recognised by the store (the chain records no hash for a packing).
+already captured is recognised by the store (the chain records no hash for a packing) or,
+for a pallet's shipping or receiving, by the hash beside it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from sqlmodel import func, select
 from api.app import create_app
 from api.services import Services
 from ledger.chain import connect_memory
-from ledger.epcis.export import export_item, party_uri
+from ledger.epcis.event_hash import hash_id_digest
+from ledger.epcis.export import export_container, export_item, party_uri
 from ledger.epcis.verify import verify_document
-from ledger.identifiers import check_digit, container_id, item_id
+from ledger.identifiers import ItemId, check_digit, container_id, item_id
 from ledger.registry import Registry
 from ledger.store.database import session
 from ledger.store.operation_models import CapturedEvent, Operation
@@ -61,7 +65,7 @@ def capture_client(services: Services, senders: dict[str, int]) -> Iterator[Test
 @pytest.fixture(scope="module")
 def held(api_registry: Registry, demo_roles: DemoRoles) -> list[str]:
     """Serials of items the brand's sending account holds, registered and not packed."""
-    serials = [f"AGG-{n}" for n in range(1, 9)]
+    serials = [f"AGG-{n}" for n in range(1, 14)]
     api_registry.register_batch(
         demo_roles.factory,
         [item_id(DEMO_GTIN, s) for s in serials],
@@ -85,6 +89,23 @@ def _aggregation(
     if parent is not None:
         event["parentID"] = parent
     return event | fields
+
+
+def _moved(
+    step: str, epc: str, when: str, *, to: str | None = None, action: str = "OBSERVE"
+) -> dict[str, Any]:
+    """An ObjectEvent of ``step`` on ``epc``; ``to`` (a party URI) its possessing party."""
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventTime": when,
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [epc],
+        "action": action,
+        "bizStep": step,
+    }
+    if to is not None:
+        event["destinationList"] = [{"type": "possessing_party", "destination": to}]
+    return event
 
 
 def _document(*events: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +205,20 @@ def test_packing_and_unpacking_are_applied_and_exported_as_aggregation_events_ve
     assert [c.ok for c in checks] == [True] * len(checks), [c.findings for c in checks]
 
 
+def _other_ledger(serials: list[str]) -> tuple[Registry, DemoRoles, list[ItemId]]:
+    """A ledger on a chain of its own (the same dev accounts) where the demo factory holds
+    the items ``serials``."""
+    other_chain = connect_memory()
+    roles = DemoRoles.from_dev_accounts(other_chain.dev_accounts)
+    ledger = Registry.deploy(other_chain.w3, roles.admin)
+    brand = ledger.admit_brand(roles.admin, roles.brand_admin.address, "Acme", [DEMO_PREFIX])
+    ledger.add_operator(roles.brand_admin, brand, roles.factory.address)
+    items = [item_id(DEMO_GTIN, s) for s in serials]
+    for item in items:
+        ledger.register(roles.factory, item)
+    return ledger, roles, items
+
+
 def test_an_export_of_packing_on_another_ledger_packs_the_same_way_when_captured(
     capture_client: TestClient,
     brand_key: str,
@@ -192,14 +227,7 @@ def test_an_export_of_packing_on_another_ledger_packs_the_same_way_when_captured
     run_submitter: Callable[[], None],
 ) -> None:
     serials = held[2:4]
-    other_chain = connect_memory()
-    roles = DemoRoles.from_dev_accounts(other_chain.dev_accounts)
-    ledger_a = Registry.deploy(other_chain.w3, roles.admin)
-    brand = ledger_a.admit_brand(roles.admin, roles.brand_admin.address, "Acme", [DEMO_PREFIX])
-    ledger_a.add_operator(roles.brand_admin, brand, roles.factory.address)
-    items = [item_id(DEMO_GTIN, s) for s in serials]
-    for item in items:
-        ledger_a.register(roles.factory, item)
+    ledger_a, roles, items = _other_ledger(serials)
     ledger_a.pack(roles.factory, container_id(OTHER_CASE), items)
     ledger_a.pack(roles.factory, container_id(PALLET), [container_id(OTHER_CASE)])
     ssccs = {container_id(s).hex(): s for s in (OTHER_CASE, PALLET)}
@@ -365,3 +393,193 @@ def test_a_pallet_already_holding_cases_on_chain_is_not_packed_again(
             "containers nest at most two levels above an item (item → case → pallet)"),
         (1, f"{_sgtin(held[4])} is not in {_sscc_urn(52)}; it is packed in {_sscc_urn(51)}"),
     ]  # fmt: skip
+
+
+# ───────────── ObjectEvents on a case or pallet (SSCC) ─────────────
+
+
+def _chain_moves(
+    registry: Registry, sscc: str
+) -> list[tuple[str, int, dict[str, Any], str | None]]:
+    """The container's events on chain: (name, seq, arguments, hash recorded beside it)."""
+    return [(e.name, e.seq, e.args, e.event_hash) for e in registry.history(container_id(sscc))]
+
+
+def test_a_pallet_packed_and_shipped_by_capture_is_received_by_its_consignee_hashes_on_chain(
+    capture_client: TestClient,
+    brand_key: str,
+    custodian_key: str,
+    held: list[str],
+    api_registry: Registry,
+    demo_roles: DemoRoles,
+    run_submitter: Callable[[], None],
+) -> None:
+    factory, retailer = demo_roles.factory.address, demo_roles.retailer.address
+    pallet, pallet_urn = _sscc(61), _sscc_urn(61)
+    pallet_id = container_id(pallet)
+    items = [_sgtin(held[8]), _sgtin(held[9])]
+    # Shipping listed first: events apply in eventTime order, so the packing opens the pallet.
+    shipping = _moved(
+        "shipping",
+        pallet_urn,
+        "2026-11-29T10:10:00Z",
+        to=party_uri(api_registry.chain_id, retailer),
+    )
+    sent = _document(shipping, _aggregation("packing", pallet_urn, items, "2026-11-29T10:00:00Z"))
+    receiving = _moved(
+        "receiving",
+        pallet_urn,
+        "2026-11-29T14:00:00Z",
+        to=party_uri(api_registry.chain_id, retailer),
+    )
+
+    shipped = _capture(capture_client, brand_key, sent)
+    run_submitter()
+    received = _capture(capture_client, custodian_key, _document(receiving))
+    run_submitter()
+
+    assert shipped.status_code == 202, shipped.text
+    assert received.status_code == 202, received.text
+    ship_id, receive_id = (
+        shipped.json()["events"][-1]["eventID"],
+        received.json()["events"][0]["eventID"],
+    )
+    assert [(e["index"], e["step"], e["item_id"]) for e in shipped.json()["events"]] == [
+        (1, "packing", item_id(DEMO_GTIN, held[8]).hex()),
+        (1, "packing", item_id(DEMO_GTIN, held[9]).hex()),
+        (0, "shipping", pallet_id.hex()),
+    ]
+    assert _chain_moves(api_registry, pallet) == [
+        ("ContainerCreated", 1, {"containerId": pallet_id.hex(), "by": factory}, None),
+        ("ItemShipped", 2, {"from": factory, "to": retailer}, hash_id_digest(ship_id)),
+        ("ItemReceived", 3, {"by": retailer}, hash_id_digest(receive_id)),
+    ]
+    for serial in held[8:10]:
+        state = api_registry.item(item_id(DEMO_GTIN, serial))
+        assert state is not None
+        assert (state.container, state.custodian) == (pallet_id, retailer)
+    again = _capture(capture_client, custodian_key, _document(receiving))
+    assert _reasons(again) == [
+        (0, f"it was already captured for {pallet_urn} (capture {received.json()['captureID']})")
+    ]
+    exported = capture_client.get(f"/v1/epcis/containers/{pallet}").json()
+    assert [e["eventID"] for e in exported["epcisBody"]["eventList"]] == [ship_id, receive_id]
+    assert [(c.ok, c.findings) for c in verify_document(api_registry, exported)] == [
+        (True, (f"{pallet_urn}: recorded on chain with {e.name} (seq {e.seq}, block "
+                f"{e.block_number}, transaction {e.tx_hash})",))
+        for e in api_registry.history(pallet_id)[1:]
+    ]  # fmt: skip
+    # The items' exports carry the pallet's moves as captured, under the same event IDs.
+    item_export = capture_client.get(f"/v1/epcis/items/{DEMO_GTIN}/{held[8]}").json()
+    carried = [e for e in item_export["epcisBody"]["eventList"] if e.get("epcList") == [pallet_urn]]
+    assert [e["eventID"] for e in carried] == [ship_id, receive_id]
+
+
+def test_object_events_a_case_or_pallet_cannot_take_refuse_the_document_and_move_nothing(
+    capture_client: TestClient,
+    brand_key: str,
+    held: list[str],
+    store: Store,
+    api_registry: Registry,
+    demo_roles: DemoRoles,
+) -> None:
+    case, pallet = _sscc(62), _sscc(63)
+    case_urn, pallet_urn, item = _sscc_urn(62), _sscc_urn(63), _sgtin(held[10])
+    api_registry.pack(demo_roles.factory, container_id(case), [item_id(DEMO_GTIN, held[10])])
+    api_registry.pack(demo_roles.factory, container_id(pallet), [container_id(case)])
+    unknown = f"https://id.gs1.org/00/{_sscc(69)}"
+    wrong_digit = _sscc(64)[:-1] + str((int(_sscc(64)[-1]) + 1) % 10)
+    bad = f"https://id.gs1.org/00/{wrong_digit}"
+    retailer = party_uri(api_registry.chain_id, demo_roles.retailer.address)
+    before = _counts(store)
+    document = _document(
+        _moved("commissioning", pallet_urn, "2026-11-29T08:00:00Z", action="ADD"),
+        _moved("retail_selling", pallet_urn, "2026-11-29T08:00:00Z"),
+        _moved("decommissioning", pallet_urn, "2026-11-29T08:00:00Z", action="DELETE"),
+        _moved("destroying", pallet_urn, "2026-11-29T08:00:00Z", action="DELETE"),
+        _moved("shipping", unknown, "2026-11-29T08:00:00Z", to=retailer),
+        _moved("receiving", pallet_urn, "2026-11-29T08:00:00Z"),
+        _moved("shipping", case_urn, "2026-11-29T08:00:00Z", to=retailer),
+        _moved("shipping", item, "2026-11-29T08:00:00Z", to=retailer),
+        _moved("shipping", bad, "2026-11-29T08:00:00Z", to=retailer),
+        # Applicable on its own; it leaves the pallet in transit for the one after it.
+        _moved("shipping", pallet_urn, "2026-11-29T08:10:00Z", to=retailer),
+        _aggregation("unpacking", pallet_urn, [case_urn], "2026-11-29T08:20:00Z"),
+    )
+
+    reasons = _reasons(_capture(capture_client, brand_key, document))
+
+    assert reasons == [
+        (0, f"{pallet_urn} is a case or pallet (SSCC): containers are not commissioned; the "
+            "first packing into one (an AggregationEvent) opens it"),
+        (1, f"{pallet_urn} is a case or pallet (SSCC): containers are not sold; unpack it and "
+            "sell its items"),
+        (2, f"{pallet_urn} is a case or pallet (SSCC): containers are not retired; unpack it "
+            "and retire its items"),
+        (3, f"{pallet_urn} is a case or pallet (SSCC): containers are not retired; unpack it "
+            "and retire its items"),
+        (4, f"{unknown} is not on the ledger: nothing was ever packed into it"),
+        (5, f"{pallet_urn} is active, not in transit"),
+        (6, f"{case_urn} is packed in {pallet_urn} and moves with it; it must be unpacked first"),
+        (7, f"{item} is packed in {case_urn} and moves with it; it must be unpacked first"),
+        (8, f"EPC {bad}: invalid SSCC '{wrong_digit}': check digit is {wrong_digit[-1]}, "
+            f"expected {_sscc(64)[-1]}"),
+        (10, f"{pallet_urn} is in transit, not active"),
+    ]  # fmt: skip
+    assert _counts(store) == before
+    assert [e.name for e in api_registry.history(container_id(pallet))] == ["ContainerCreated"]
+
+
+def test_a_pallets_export_from_another_ledger_captured_by_shipper_and_consignee_moves_alike(
+    capture_client: TestClient,
+    brand_key: str,
+    custodian_key: str,
+    held: list[str],
+    api_registry: Registry,
+    run_submitter: Callable[[], None],
+) -> None:
+    serials, pallet = held[11:13], _sscc(65)
+    ledger_a, roles, items = _other_ledger(serials)
+    ledger_a.pack(roles.factory, container_id(pallet), items)
+    ledger_a.ship(roles.factory, container_id(pallet), roles.retailer.address)
+    ledger_a.receive(roles.retailer, container_id(pallet))
+    ssccs = {container_id(pallet).hex(): pallet}
+    exported = export_container(ledger_a, pallet, ssccs=ssccs)
+    shipping, receiving = exported["epcisBody"]["eventList"]
+    packing = [
+        event
+        for serial in serials
+        for event in export_item(ledger_a, DEMO_GTIN, serial, ssccs=ssccs)["epcisBody"]["eventList"]
+        if event["type"] == "AggregationEvent"
+    ]
+    # Each party captures the events it acts in: the packer packs and ships, the consignee
+    # receives (a receipt is the consignee's to record, a shipment the custodian's).
+    by_shipper = exported | {"epcisBody": {"eventList": [*packing, shipping]}}
+    by_consignee = exported | {"epcisBody": {"eventList": [receiving]}}
+
+    shipped = _capture(capture_client, brand_key, by_shipper)
+    run_submitter()
+    received = _capture(capture_client, custodian_key, by_consignee)
+    run_submitter()
+
+    assert shipped.status_code == 202, shipped.text
+    assert received.status_code == 202, received.text
+    captured = [e["eventID"] for e in shipped.json()["events"] + received.json()["events"]]
+    assert captured == [e["eventID"] for e in (*packing, shipping, receiving)]
+    on_a, on_b = _chain_moves(ledger_a, pallet), _chain_moves(api_registry, pallet)
+    assert [m[:3] for m in on_b] == [m[:3] for m in on_a]
+    assert [m[0] for m in on_b] == ["ContainerCreated", "ItemShipped", "ItemReceived"]
+    assert [m[3] for m in on_b] == [
+        None,
+        hash_id_digest(shipping["eventID"]),
+        hash_id_digest(receiving["eventID"]),
+    ]
+    for serial in serials:
+        assert _moves(api_registry, serial) == _moves(ledger_a, serial)
+    again = capture_client.get(f"/v1/epcis/containers/{pallet}").json()
+    assert [e["eventID"] for e in again["epcisBody"]["eventList"]] == [
+        shipping["eventID"],
+        receiving["eventID"],
+    ]
+    checks = verify_document(api_registry, again)
+    assert [c.ok for c in checks] == [True, True], [c.findings for c in checks]

@@ -80,3 +80,28 @@ def test_pack_and_unpack_call_the_registry_with_the_container_and_the_ids(
 
     assert call.fn_name == "unpack"
     assert call.args == (container_id(PALLET).value, [container_id(CASE).value])
+
+
+def test_an_epcis_step_on_a_container_is_a_shipping_or_a_receiving_by_its_sscc() -> None:
+    digest = "0x" + "ab" * 32
+    to = "0x000000000000000000000000000000000000dEaD"
+    shipped = validate_request(
+        "epcis",
+        {"sscc": PALLET, "step": "shipping", "party": to, "event_hash": digest},
+        max_batch_size=500,
+    )
+    assert shipped == {
+        "sscc": PALLET,
+        "item_id": container_id(PALLET).hex(),
+        "step": "shipping",
+        "party": to,
+        "event_hash": digest,
+    }
+    for step in ("commissioning", "retail_selling", "decommissioning", "destroying"):
+        with pytest.raises(InvalidRecord) as caught:
+            validate_request(
+                "epcis", {"sscc": PALLET, "step": step, "event_hash": digest}, max_batch_size=500
+            )
+        assert str(caught.value).endswith(
+            f"a case or pallet ('sscc') is shipped or received, not {step}"
+        )
