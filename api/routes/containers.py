@@ -5,7 +5,8 @@ A container is named by its 18-digit SSCC; the registry keys it by
 packer. Shipping or receiving a pallet is one transaction whose gas does not depend on what
 it holds; every item inside follows it. Writes go through the outbox exactly as item writes
 do (``Idempotency-Key``, ``202`` and an operation to follow); the SSCCs named are recorded
-in the store (they never go on chain) so that scans can show them.
+in the store (they never go on chain) so that scans can show them, and so are the GTINs and
+serials of the items packed or unpacked, so that the container's EPCIS export names them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from api.routes.items import (
     check_holder,
 )
 from api.services import Services, ServicesDep
-from ledger.identifiers import container_id, validate_sscc
+from ledger.identifiers import container_id, item_id, validate_sscc
 from ledger.store.containers import Containers
 from ledger.store.orgs import Principal, Role
+from ledger.store.repository import Store
 
 __all__ = ["router"]
 
@@ -73,7 +75,7 @@ def _write(
         check_holder(services, caller, container_id(canonical), action, consignee=consignee)
     named = [canonical, *(str(c["sscc"]) for c in request.get("items", ()) if "sscc" in c)]
     Containers(services.engine).record(named)
-    return _accept(
+    accepted = _accept(
         services,
         caller,
         key=checked_key,
@@ -81,6 +83,10 @@ def _write(
         request={"sscc": canonical, **request},
         response=response,
     )
+    # Only now: the outbox has checked every GTIN and serial.
+    codes = [(str(c["gtin"]), str(c["serial"])) for c in request.get("items", ()) if "gtin" in c]
+    Store(services.engine).record_codes((g, s, item_id(g, s).hex()) for g, s in codes)
+    return accepted
 
 
 def _contents(body: PackIn) -> list[dict[str, str]]:
