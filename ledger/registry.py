@@ -233,6 +233,11 @@ class Registry:
             for e in artifact.abi
             if e["type"] == "event"
         }
+        self._aggregation_topics = [
+            topic.to_0x_hex()
+            for topic, name in self._events_by_topic.items()
+            if name in AGGREGATION_EVENTS
+        ]
         # History reads decode every log of an item; web3's process_log costs ~1.5 ms each.
         self._history_decoder = LogDecoder(artifact.abi, [*ITEM_EVENTS, EPCIS_RECORD_EVENT])
 
@@ -654,6 +659,21 @@ class Registry:
             ]
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
+    def contents_events(self, container: ItemId, *, block: int | None = None) -> list[ItemEvent]:
+        """Every packing into and unpacking out of ``container`` up to ``block`` (default
+        latest): the ``ItemPacked``/``ItemUnpacked`` events naming it as ``containerId``
+        (their second topic), in chain order. Each carries ``args["itemId"]``, the record
+        packed or unpacked; ``seq`` is that record's."""
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": self.deploy_block,
+                "toBlock": "latest" if block is None else block,
+                "topics": [self._aggregation_topics, None, container.hex()],
+            }
+        )
+        return sorted((self._item_event(log, keep_item=True) for log in logs), key=_position)
+
     def stays(self, item: ItemId, *, block: int | None = None) -> list[Stay]:
         """Every container ``item`` was packed in directly, in order (from its own events)."""
         return _stays(self.history(item, block=block))
@@ -721,10 +741,10 @@ class Registry:
     def _is_item_event(self, log: LogReceipt) -> bool:
         return self._events_by_topic.get(HexBytes(log["topics"][0])) in ITEM_EVENTS
 
-    def _item_event(self, log: LogReceipt) -> ItemEvent:
+    def _item_event(self, log: LogReceipt, *, keep_item: bool = False) -> ItemEvent:
         name = cast(str, self._history_decoder.name_of(log))
         decoded = cast(dict[str, Any], self._history_decoder.args(log))
-        args = {k: _plain(v) for k, v in decoded.items() if k != "itemId"}
+        args = {k: _plain(v) for k, v in decoded.items() if keep_item or k != "itemId"}
         seq = int(args.pop("seq", 1))  # registration events are seq 1 by definition
         return ItemEvent(
             name=name,

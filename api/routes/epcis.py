@@ -79,8 +79,9 @@ def export_history(gtin: str, serial: str, services: ServicesDep) -> Response:
         200: {
             "content": {JSON_LD: {}},
             "description": "An EPCIS 2.0 JSON-LD `EPCISDocument` of every event of the case "
-            "or pallet: its moves as ObjectEvents on its SSCC, its own packing as "
-            "AggregationEvents.",
+            "or pallet, in chain order: its moves as ObjectEvents on its SSCC, its own packing "
+            "and what was packed into and unpacked out of it (one event per transaction, "
+            "all children together) as AggregationEvents.",
         },
         400: {"description": "The SSCC is malformed.", **_PROBLEM},
         404: {"description": "No container with this SSCC was ever packed.", **_PROBLEM},

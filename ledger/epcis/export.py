@@ -32,7 +32,13 @@ whose ``childEPCs`` name the item as an SGTIN URN (or a case by its SSCC URN); t
 comes from the store (it never goes on chain), and without it the parent is named
 ``{VERITAG_NAMESPACE}container/{containerId}``. While the item is packed, the container's
 own moves (shipping, receiving, …) are exported as ``ObjectEvent``s on the container's EPC:
-they moved the item too. ``export_container`` exports a container's own history.
+they moved the item too. ``export_container`` exports a container's own history and what
+was packed into it and unpacked out of it: one ``AggregationEvent`` per packing (or
+unpacking) transaction with the container as ``parentID`` and all the records it packed as
+``childEPCs`` (``veritag:seq`` then lists each child's seq), in chain order among its moves;
+a child the store cannot name is ``{VERITAG_NAMESPACE}item/{itemId}`` (a case,
+``…container/{containerId}``). Packings are written from the chain even when captured: the
+chain records no hash for them (see ``export_container``).
 
 Parties are ledger addresses, written as W3C DIDs of the ``did:pkh`` method
 (``did:pkh:eip155:{chain id}:{address}``, CAIP-10 account ids): a URI, as the schema wants
@@ -57,7 +63,7 @@ those of the items it carried.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -173,10 +179,25 @@ def export_container(
     store: Store | None = None,
     created_at: datetime | None = None,
     ssccs: Mapping[str, str] | None = None,
+    items: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The whole history of the case or pallet ``sscc`` as an ``EPCISDocument``: its
-    moves as ``ObjectEvent``s on its SSCC URN, its own packing onto a pallet as
-    ``AggregationEvent``s. Raises ``InvalidSSCC`` or ``NotFound``."""
+    """The whole history of the case or pallet ``sscc`` as an ``EPCISDocument``, in chain
+    order: its moves as ``ObjectEvent``s on its SSCC URN, its own packing onto a pallet as
+    ``AggregationEvent``s, and what was packed into and unpacked out of it as
+    ``AggregationEvent``s whose ``parentID`` is its SSCC URN (see :class:`_ChildEpcs` for
+    how the children are named).
+
+    Packings come from ``Registry.contents_events``: one ``AggregationEvent`` for each run
+    of ``ItemPacked`` (or ``ItemUnpacked``) events of one transaction, whatever its number
+    of children (in the order the transaction packed them), with ``veritag:seq`` the list
+    of each child's seq, ``veritag:logIndex`` the first's and ``disposition`` the
+    container's. They are always written from the chain, also when captured: the chain
+    records no hash for a packing, so only the chain's own account of it is re-checkable;
+    a captured AggregationEvent is one ``pack`` or ``unpack`` transaction, so it comes back
+    once, with all its children.
+
+    ``ssccs`` (container id → SSCC) and ``items`` (item id → GTIN and serial) name records
+    beside the store's record of them. Raises ``InvalidSSCC`` or ``NotFound``."""
     checked = validate_sscc(sscc)
     ident = container_id(checked)
     history = registry.history(ident)
@@ -191,10 +212,34 @@ def export_container(
         gln_of=(lambda address: _gln(sites, address)) if sites is not None else _no_gln,
         parent_epc=epcs.of,
     )
+    children = _ChildEpcs(registry, store, epcs, items)
     captured = _captured_events(store, ident)
     prefixes: dict[str, str] = {"veritag": VERITAG_NAMESPACE}
-    events = [e for event in history for e in _written(event, writer, captured, prefixes)]
+    events: list[dict[str, Any]] = []
+    for step in _with_contents(history, registry.contents_events(ident)):
+        if isinstance(step, ItemEvent):
+            events.extend(_written(step, writer, captured, prefixes))
+        else:
+            events.append(writer.contents_of(step, children.of))
     return _document(registry, events, prefixes, created_at)
+
+
+def _with_contents(
+    history: list[ItemEvent], contents: list[ItemEvent]
+) -> list[ItemEvent | tuple[ItemEvent, ...]]:
+    """A container's own events and, among them in chain order, its contents' packings and
+    unpackings: each run of one action in one transaction together."""
+    runs: list[tuple[ItemEvent, ...]] = []
+    for event in contents:
+        last = runs[-1][-1] if runs else None
+        if last is not None and (last.tx_hash, last.name) == (event.tx_hash, event.name):
+            runs[-1] = (*runs[-1], event)
+        else:
+            runs.append((event,))
+    steps: list[ItemEvent | tuple[ItemEvent, ...]] = [*history, *runs]
+    return sorted(
+        steps, key=lambda step: _position(step if isinstance(step, ItemEvent) else step[0])
+    )
 
 
 def _document(
@@ -223,6 +268,10 @@ def _chain_position(event: Mapping[str, Any]) -> tuple[int, int]:
     return int(event["veritag:block"]), int(event["veritag:logIndex"])
 
 
+def _position(event: ItemEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
+
+
 class _ContainerEpcs:
     """The EPC of each container: its SSCC URN when the store knows the SSCC."""
 
@@ -231,16 +280,56 @@ class _ContainerEpcs:
         self._ssccs = dict(known or {})
 
     def of(self, container: str) -> str:
-        container = container.lower()
-        if container not in self._ssccs and self._containers is not None:
-            self._ssccs.update(self._containers.ssccs([container]))
-        sscc = self._ssccs.get(container)
+        sscc = self.sscc(container)
         if sscc is not None:
             try:
                 return sscc_urn(sscc)
             except InvalidSSCC:  # a company prefix GS1's table does not know
                 return f"https://id.gs1.org/00/{sscc}"
-        return f"{VERITAG_NAMESPACE}container/{container}"
+        return f"{VERITAG_NAMESPACE}container/{container.lower()}"
+
+    def sscc(self, container: str) -> str | None:
+        container = container.lower()
+        if container not in self._ssccs and self._containers is not None:
+            self._ssccs.update(self._containers.ssccs([container]))
+        return self._ssccs.get(container)
+
+
+class _ChildEpcs:
+    """The EPC of each record packed into a container: an item's SGTIN URN (its Digital Link
+    when GS1's table does not know its company prefix) from its GTIN and serial in ``items``
+    or the store (``ItemCode``); a case's as :class:`_ContainerEpcs` names it. A record the
+    store cannot name is named by its id, as an item's export names an unknown container:
+    ``{VERITAG_NAMESPACE}container/{id}`` for a case (the chain flags it CONTAINER), else
+    ``{VERITAG_NAMESPACE}item/{id}``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store | None,
+        containers: _ContainerEpcs,
+        items: Mapping[str, tuple[str, str]] | None,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._containers = containers
+        self._items = {ident.lower(): code for ident, code in (items or {}).items()}
+
+    def of(self, record: str) -> str:
+        record = record.lower()
+        code = self._items.get(record)
+        if code is None and self._store is not None:
+            row = self._store.code(record)
+            code = None if row is None else (row.gtin, row.serial)
+        if code is not None:
+            return _sgtin_urn(build_digital_link(*code))
+        if self._containers.sscc(record) is not None or self._is_container(record):
+            return self._containers.of(record)
+        return f"{VERITAG_NAMESPACE}item/{record}"
+
+    def _is_container(self, record: str) -> bool:
+        state = self._registry.item(ItemId(bytes.fromhex(record.removeprefix("0x"))))
+        return state is not None and state.is_container
 
 
 def _sgtin_urn(link: str) -> str:
@@ -454,23 +543,33 @@ class _EventWriter:
                 state.base = "destroyed"
                 return [self._event(event, "DELETE", "destroying")]
             case "ItemPacked" | "ItemUnpacked":
-                return [self._aggregation(event)]
+                return [self._aggregation(event, [self.child_epc or self.epc])]
         return []
 
-    def _aggregation(self, event: ItemEvent) -> dict[str, Any]:
-        """Packing (ADD) or unpacking (DELETE) of this record into or out of a container."""
+    def contents_of(
+        self, run: Sequence[ItemEvent], child_epc: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """One packing into (or unpacking out of) this container of every record of ``run``
+        (events of one transaction, from ``Registry.contents_events``); ``veritag:seq``
+        lists each child's seq."""
+        children = [child_epc(str(event.args["itemId"])) for event in run]
+        epcis = self._aggregation(run[0], children)
+        epcis["veritag:seq"] = [event.seq for event in run]
+        return epcis
+
+    def _aggregation(self, event: ItemEvent, children: list[str]) -> dict[str, Any]:
+        """Packing (ADD) or unpacking (DELETE) of ``children`` into or out of a container."""
         packed = event.name == "ItemPacked"
         epcis = self._event(
             event, "ADD" if packed else "DELETE", "packing" if packed else "unpacking"
         )
-        child = self.child_epc or self.epc
         parent = self.parent_epc(str(event.args["containerId"]))
         return {
             "type": "AggregationEvent",
             "eventTime": epcis["eventTime"],
             "eventTimeZoneOffset": epcis["eventTimeZoneOffset"],
             "parentID": parent,
-            "childEPCs": [child],
+            "childEPCs": children,
             **{k: v for k, v in epcis.items() if k not in _OBJECT_ONLY},
         }
 

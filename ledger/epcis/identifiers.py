@@ -16,11 +16,11 @@ from epcis_event_hash_generator.dl_normaliser import (  # type: ignore[import-un
 )
 
 from ledger.errors import IdentifierError, InvalidDigitalLink, InvalidEpcUrn
-from ledger.identifiers import GTIN, Serial, container_id, validate_sscc
+from ledger.identifiers import GTIN, Serial, container_id, item_id, validate_sscc
 from ledger.identifiers.epc_urn import epc_urn_to_digital_link
 from ledger.identifiers.item_link import gtin_and_serial
 
-__all__ = ["canonical_digital_link", "epc_item", "epc_sscc", "named_containers"]
+__all__ = ["canonical_digital_link", "epc_item", "epc_sscc", "named_containers", "named_items"]
 
 _SSCC_LINK = re.compile(r"https://id\.gs1\.org/00/(\d{18})")
 
@@ -76,6 +76,21 @@ def named_containers(events: Iterable[object]) -> dict[str, tuple[str, str]]:
             except IdentifierError:
                 continue
             named.setdefault(container_id(checked).hex(), (checked, str(epc)))
+    return named
+
+
+def named_items(events: Iterable[object]) -> dict[str, tuple[str, str]]:
+    """Item id (hex) → (GTIN, serial) of every individual item the events name as a child."""
+    named: dict[str, tuple[str, str]] = {}
+    for event in events:
+        if not isinstance(event, Mapping):
+            continue
+        for epc in _list(event.get("childEPCs")):
+            try:
+                gtin, serial = epc_item(str(epc), missing="it names no individual item")
+            except IdentifierError:
+                continue
+            named.setdefault(item_id(gtin, serial).hex(), (gtin, serial))
     return named
 
 

@@ -17,6 +17,14 @@ A case or pallet named by its SSCC (``urn:epc:id:sscc:…`` or ``…/00/{sscc}``
 the same way against its own history on chain (``export_container``). The SSCCs a document
 names are taken at their word only through their hash: ``container_id(sscc)`` must be the
 container the chain's event names, so an export may name each parent by its SSCC.
+
+An ``AggregationEvent`` of several children (an item's own export packs it alone), or of
+one whose own export does not say it, is checked as a whole against its ``parentID``'s
+export (a case or pallet named by its SSCC): the chain's packings into
+or unpackings out of that container in one transaction must be exactly its children (in any
+order), with the same action, time and disposition. Children are named by the GTINs and
+serials (and SSCCs) the document gives, again only through their hash; a child the document
+adds or leaves out, or a wrong action, is no packing the chain records.
 """
 
 from __future__ import annotations
@@ -33,9 +41,9 @@ from ledger.epcis.event_hash import (
     hash_id_digest,
 )
 from ledger.epcis.export import CHAIN_FIELDS, export_container, export_item
-from ledger.epcis.identifiers import epc_item, epc_sscc, named_containers
+from ledger.epcis.identifiers import epc_item, epc_sscc, named_containers, named_items
 from ledger.errors import ConfigError, EventHashError, IdentifierError, NotFound
-from ledger.identifiers import container_id, item_id
+from ledger.identifiers import container_id, item_id, validate_sscc
 from ledger.identifiers.item_link import gtin_and_serial
 from ledger.registry import Registry
 from ledger.store.documents import document_hash
@@ -70,7 +78,8 @@ def verify_document(registry: Registry, document: Mapping[str, Any]) -> list[Eve
     context = document.get("@context", EPCIS_CONTEXT)
     events = document_events(document)
     named = named_containers(events)
-    checker = _Checker(registry, {ident: sscc for ident, (sscc, _) in named.items()})
+    ssccs = {ident: sscc for ident, (sscc, _) in named.items()}
+    checker = _Checker(registry, ssccs, named_items(events))
     return [checker.check(index, event, context) for index, event in enumerate(events)]
 
 
@@ -89,9 +98,15 @@ def _same_chain(registry: Registry, document: Mapping[str, Any]) -> None:
 
 
 class _Checker:
-    def __init__(self, registry: Registry, ssccs: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        ssccs: Mapping[str, str],
+        items: Mapping[str, tuple[str, str]],
+    ) -> None:
         self.registry = registry
         self._ssccs = ssccs
+        self._items = items
         self._exports: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def check(self, index: int, event: Mapping[str, Any], context: Any) -> EventCheck:
@@ -108,11 +123,50 @@ class _Checker:
         epcs = event.get("childEPCs" if event.get("type") == "AggregationEvent" else "epcList")
         if not isinstance(epcs, list) or not epcs:
             return EventCheck(index, hash_id, False, (*findings, "it names no item (epcList)"))
-        for epc in epcs:
-            item_ok, finding = self._check_item(epc, event, hash_id)
+        if event.get("type") == "AggregationEvent":
+            checks = self._check_aggregation(epcs, event, hash_id)
+        else:
+            checks = [self._check_item(epc, event, hash_id) for epc in epcs]
+        for item_ok, finding in checks:
             ok = ok and item_ok
             findings.append(finding)
         return EventCheck(index, hash_id, ok, tuple(findings))
+
+    def _check_aggregation(
+        self, epcs: list[Any], event: Mapping[str, Any], hash_id: str
+    ) -> list[tuple[bool, str]]:
+        """A single child's own export may say the event (an item's export packs it alone);
+        else, and always for several children, one of its parent's packings must."""
+        checks = [self._check_item(epcs[0], event, hash_id)] if len(epcs) == 1 else []
+        if checks and checks[0][0]:
+            return checks
+        whole = self._check_packing(event)
+        if whole is None:  # no case or pallet as parent: each child as its own
+            return checks or [self._check_item(epc, event, hash_id) for epc in epcs]
+        return [whole] if whole[0] else [*checks, whole]
+
+    def _check_packing(self, event: Mapping[str, Any]) -> tuple[bool, str] | None:
+        """The AggregationEvent against its parent container's export, all its children at
+        once; None when its ``parentID`` names no valid SSCC."""
+        parent = event.get("parentID")
+        sscc = epc_sscc(parent)
+        if sscc is None:
+            return None
+        try:
+            checked = validate_sscc(sscc)
+        except IdentifierError:
+            return None
+        exported = self._said(("00", checked), event)
+        if exported is None:
+            return False, (
+                f"{parent}: no packing into or unpacking out of this container on chain says "
+                "this event"
+            )
+        return True, (
+            f"{parent}: the chain's {exported['veritag:event']} of "
+            f"{len(exported['childEPCs'])} in transaction {exported['veritag:txHash']} says "
+            f"exactly this{_off_chain_note(event)}"
+        )
 
     def _check_item(self, epc: Any, event: Mapping[str, Any], hash_id: str) -> tuple[bool, str]:
         sscc = epc_sscc(epc)
@@ -139,6 +193,16 @@ class _Checker:
     def _derived(
         self, epc: Any, key: tuple[str, str], event: Mapping[str, Any]
     ) -> tuple[bool, str]:
+        exported = self._said(key, event)
+        if exported is None:
+            return False, f"{epc}: no event of this item on chain records or says this event"
+        return True, (
+            f"{epc}: the chain's {exported['veritag:event']} (seq {exported['veritag:seq']}, "
+            f"transaction {exported['veritag:txHash']}) says exactly this{_off_chain_note(event)}"
+        )
+
+    def _said(self, key: tuple[str, str], event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The event of the export of ``key`` (see :meth:`_export`) that says ``event``."""
         ours = _comparable(event)
         for exported in self._export(*key):
             theirs = _comparable(exported)
@@ -146,19 +210,8 @@ class _Checker:
             if ilmd is not None and "ilmd" not in exported:
                 theirs["ilmd"] = ilmd if self._is_registered_document(ilmd, exported) else None
             if ours == theirs:
-                off_chain = [name for name in _OFF_CHAIN if name in event]
-                note = (
-                    f"; its {' and '.join(off_chain)} come from the service's site register, "
-                    "not the chain, and are not checked"
-                    if off_chain
-                    else ""
-                )
-                return True, (
-                    f"{epc}: the chain's {exported['veritag:event']} (seq "
-                    f"{exported['veritag:seq']}, transaction {exported['veritag:txHash']}) "
-                    f"says exactly this{note}"
-                )
-        return False, f"{epc}: no event of this item on chain records or says this event"
+                return exported
+        return None
 
     def _export(self, gtin: str, serial: str) -> list[dict[str, Any]]:
         """The export of an item (GTIN, serial), or of a container (``"00"``, SSCC)."""
@@ -166,7 +219,9 @@ class _Checker:
         if key not in self._exports:
             try:
                 if gtin == "00":
-                    document = export_container(self.registry, serial, ssccs=self._ssccs)
+                    document = export_container(
+                        self.registry, serial, ssccs=self._ssccs, items=self._items
+                    )
                 else:
                     document = export_item(self.registry, gtin, serial, ssccs=self._ssccs)
             except NotFound:
@@ -196,6 +251,21 @@ def _code(exported: Mapping[str, Any]) -> tuple[str, str]:
     return gtin_and_serial(exported["epcList"][0])
 
 
+def _off_chain_note(event: Mapping[str, Any]) -> str:
+    off_chain = [name for name in _OFF_CHAIN if name in event]
+    if not off_chain:
+        return ""
+    return (
+        f"; its {' and '.join(off_chain)} come from the service's site register, not the "
+        "chain, and are not checked"
+    )
+
+
 def _comparable(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields the chain says, ``childEPCs`` as a set (as the event hash reads it)."""
     skipped = {"eventID", "recordTime", *CHAIN_FIELDS, *_OFF_CHAIN}
-    return {key: value for key, value in event.items() if key not in skipped}
+    fields = {key: value for key, value in event.items() if key not in skipped}
+    children = fields.get("childEPCs")
+    if isinstance(children, list):
+        fields["childEPCs"] = sorted(children, key=str)
+    return fields

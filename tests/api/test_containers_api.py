@@ -216,7 +216,6 @@ def test_a_pallets_epcis_history_names_it_by_its_sscc_urn(
 
     assert document.status_code == 200
     assert document.headers["content-type"] == "application/ld+json"
-    assert document.json()["epcisBody"]["eventList"] == []  # created, nothing moved yet
     assert missing.status_code == 404
     item = client.get(f"/v1/epcis/items/{DEMO_GTIN}/PAL-EPCIS").json()
     packed = item["epcisBody"]["eventList"][-1]
@@ -225,6 +224,14 @@ def test_a_pallets_epcis_history_names_it_by_its_sscc_urn(
         "packing",
         f"urn:epc:id:sscc:0614141.0{7004:09d}",
     )
+    # Created, nothing moved yet: the pallet's history is what was packed into it, the one
+    # packing of its one item, which is the item's own packing event (its seq as a list).
+    (packing,) = document.json()["epcisBody"]["eventList"]
+    assert (packing["action"], packing["childEPCs"]) == (
+        "ADD",
+        ["urn:epc:id:sgtin:0614141.012345.PAL-EPCIS"],
+    )
+    assert packing == packed | {"veritag:seq": [packed["veritag:seq"]]}
 
 
 def test_the_index_answers_a_packed_items_journey_as_the_chain_does(

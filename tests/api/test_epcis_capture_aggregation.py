@@ -219,6 +219,16 @@ def _other_ledger(serials: list[str]) -> tuple[Registry, DemoRoles, list[ItemId]
     return ledger, roles, items
 
 
+def _delivered_pallet(serials: list[str], pallet: str) -> tuple[Registry, list[ItemId]]:
+    """A ledger of its own (:func:`_other_ledger`) where ``serials`` were packed onto
+    ``pallet`` in one transaction, shipped to the retailer and received."""
+    ledger, roles, items = _other_ledger(serials)
+    ledger.pack(roles.factory, container_id(pallet), items)
+    ledger.ship(roles.factory, container_id(pallet), roles.retailer.address)
+    ledger.receive(roles.retailer, container_id(pallet))
+    return ledger, items
+
+
 def test_an_export_of_packing_on_another_ledger_packs_the_same_way_when_captured(
     capture_client: TestClient,
     brand_key: str,
@@ -463,11 +473,22 @@ def test_a_pallet_packed_and_shipped_by_capture_is_received_by_its_consignee_has
         (0, f"it was already captured for {pallet_urn} (capture {received.json()['captureID']})")
     ]
     exported = capture_client.get(f"/v1/epcis/containers/{pallet}").json()
-    assert [e["eventID"] for e in exported["epcisBody"]["eventList"]] == [ship_id, receive_id]
+    packing, *moves = exported["epcisBody"]["eventList"]
+    # The captured packing is one pack transaction: one event with both children, as the
+    # chain says it (no hash of it is on chain), before the captured moves.
+    assert (packing["parentID"], packing["childEPCs"], packing["action"]) == (
+        pallet_urn,
+        items,
+        "ADD",
+    )
+    assert [e["eventID"] for e in moves] == [ship_id, receive_id]
+    pack_tx = packing["veritag:txHash"]
     assert [(c.ok, c.findings) for c in verify_document(api_registry, exported)] == [
-        (True, (f"{pallet_urn}: recorded on chain with {e.name} (seq {e.seq}, block "
-                f"{e.block_number}, transaction {e.tx_hash})",))
-        for e in api_registry.history(pallet_id)[1:]
+        (True, (f"{pallet_urn}: the chain's ItemPacked of 2 in transaction {pack_tx} says "
+                "exactly this",)),
+        *((True, (f"{pallet_urn}: recorded on chain with {e.name} (seq {e.seq}, block "
+                  f"{e.block_number}, transaction {e.tx_hash})",))
+          for e in api_registry.history(pallet_id)[1:]),
     ]  # fmt: skip
     # The items' exports carry the pallet's moves as captured, under the same event IDs.
     item_export = capture_client.get(f"/v1/epcis/items/{DEMO_GTIN}/{held[8]}").json()
@@ -539,13 +560,13 @@ def test_a_pallets_export_from_another_ledger_captured_by_shipper_and_consignee_
     run_submitter: Callable[[], None],
 ) -> None:
     serials, pallet = held[11:13], _sscc(65)
-    ledger_a, roles, items = _other_ledger(serials)
-    ledger_a.pack(roles.factory, container_id(pallet), items)
-    ledger_a.ship(roles.factory, container_id(pallet), roles.retailer.address)
-    ledger_a.receive(roles.retailer, container_id(pallet))
+    ledger_a, items = _delivered_pallet(serials, pallet)
     ssccs = {container_id(pallet).hex(): pallet}
     exported = export_container(ledger_a, pallet, ssccs=ssccs)
-    shipping, receiving = exported["epcisBody"]["eventList"]
+    packed_on_a, shipping, receiving = exported["epcisBody"]["eventList"]
+    assert packed_on_a["childEPCs"] == [
+        f"https://veritag.example/epcis/item/{item.hex()}" for item in items
+    ]  # ledger A has no store to name them
     packing = [
         event
         for serial in serials
@@ -577,9 +598,49 @@ def test_a_pallets_export_from_another_ledger_captured_by_shipper_and_consignee_
     for serial in serials:
         assert _moves(api_registry, serial) == _moves(ledger_a, serial)
     again = capture_client.get(f"/v1/epcis/containers/{pallet}").json()
-    assert [e["eventID"] for e in again["epcisBody"]["eventList"]] == [
+    # Each captured packing was a pack transaction of its own: one event each.
+    assert [(e["type"], e.get("childEPCs")) for e in again["epcisBody"]["eventList"][:2]] == [
+        ("AggregationEvent", p["childEPCs"]) for p in packing
+    ]
+    assert [e["eventID"] for e in again["epcisBody"]["eventList"][2:]] == [
         shipping["eventID"],
         receiving["eventID"],
     ]
     checks = verify_document(api_registry, again)
-    assert [c.ok for c in checks] == [True, True], [c.findings for c in checks]
+    assert [c.ok for c in checks] == [True] * 4, [c.findings for c in checks]
+
+
+def test_a_pallets_own_export_with_its_contents_named_captured_elsewhere_packs_alike(
+    capture_client: TestClient,
+    brand_key: str,
+    custodian_key: str,
+    held: list[str],
+    api_registry: Registry,
+    run_submitter: Callable[[], None],
+) -> None:
+    serials, pallet = held[6:8], _sscc(66)
+    ledger_a, items = _delivered_pallet(serials, pallet)
+    codes = {item.hex(): (DEMO_GTIN, serial) for item, serial in zip(items, serials, strict=True)}
+    exported = export_container(ledger_a, pallet, ssccs={}, items=codes)
+    packing, shipping, receiving = exported["epcisBody"]["eventList"]
+
+    shipped = _capture(
+        capture_client, brand_key, exported | {"epcisBody": {"eventList": [packing, shipping]}}
+    )
+    run_submitter()
+    received = _capture(
+        capture_client, custodian_key, exported | {"epcisBody": {"eventList": [receiving]}}
+    )
+    run_submitter()
+
+    assert (shipped.status_code, received.status_code) == (202, 202), shipped.text
+    for serial in serials:
+        assert _moves(api_registry, serial) == _moves(ledger_a, serial)
+    again = capture_client.get(f"/v1/epcis/containers/{pallet}").json()["epcisBody"]["eventList"]
+    assert [(e["type"], e.get("parentID"), e.get("childEPCs")) for e in again] == [
+        ("AggregationEvent", _sscc_urn(66), [_sgtin(s) for s in serials]),
+        ("ObjectEvent", None, None),
+        ("ObjectEvent", None, None),
+    ]
+    assert packing["childEPCs"] == again[0]["childEPCs"]
+    assert [e["eventID"] for e in again[1:]] == [shipping["eventID"], receiving["eventID"]]

@@ -121,9 +121,14 @@ def test_a_containers_own_export_and_the_items_agree(world: tuple[Registry, Stor
 
     pallet = _events(export_container(registry, PALLET, store=store, created_at=CREATED))
 
-    assert [e["bizStep"] for e in pallet] == ["shipping", "receiving"]
+    assert [(e["bizStep"], e.get("childEPCs")) for e in pallet] == [
+        ("packing", [CASE_URN]),
+        ("shipping", None),
+        ("receiving", None),
+        ("unpacking", [CASE_URN]),
+    ]
     shared = [e for e in item_events if e.get("epcList") == [PALLET_URN]]
-    assert [e["eventID"] for e in shared] == [e["eventID"] for e in pallet]
+    assert [e["eventID"] for e in shared] == [e["eventID"] for e in pallet[1:3]]
 
 
 def test_the_export_validates_against_the_epcis_schema(
