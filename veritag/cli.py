@@ -21,7 +21,6 @@ from ledger.errors import ConfigError, VeritagError
 from ledger.identifiers import ItemId, item_id, parse_item_id, validate_gtin, validate_serial
 from ledger.item_file import read_item_file
 from ledger.registry import Registry
-from ledger.settings import ChainChoice, Settings
 from ledger.store.documents import document_hash
 from ledger.transactions import TxResult
 from veritag.codes_file import write_claim_codes
@@ -36,6 +35,14 @@ from veritag.commands import (
     serve,
     simulate,
     verify,
+)
+from veritag.commands.options import (
+    AsOpt,
+    ChainOpt,
+    DataDir,
+    RpcOpt,
+    chain_session,
+    report_tx,
 )
 from veritag.render import history_table, item_summary
 from veritag.session import Session
@@ -70,31 +77,9 @@ err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 # ───────────── shared options ─────────────
 
-ChainOpt = Annotated[
-    ChainChoice | None,
-    typer.Option("--chain", help="local (managed anvil, default) or memory (in-process)."),
-]
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="Any EVM JSON-RPC node.")]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-]
-AsOpt = Annotated[str, typer.Option("--as", help="Keystore account that signs.")]
 ItemArg = Annotated[
     str, typer.Argument(help="GTIN/SERIAL (e.g. 00614141123452/A1) or a 0x item id.")
 ]
-
-
-def _session(
-    chain: ChainChoice | None = None, rpc_url: str | None = None, data_dir: Path | None = None
-) -> Session:
-    overrides: dict[str, object] = {}
-    if chain is not None:
-        overrides["chain"] = chain
-    if rpc_url is not None:
-        overrides["rpc_url"] = rpc_url
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    return Session(Settings(**overrides))  # type: ignore[arg-type]
 
 
 def parse_item(text: str) -> ItemId:
@@ -105,13 +90,6 @@ def parse_item(text: str) -> ItemId:
     if not sep:
         raise ConfigError(f"item {text!r} must be GTIN/SERIAL (e.g. 00614141123452/A1) or 0x…")
     return item_id(gtin, serial)
-
-
-def _done(what: str, result: TxResult) -> None:
-    console.print(
-        f"[green]✔[/green] {what} [dim](tx {result.tx_hash}, block {result.block_number}, "
-        f"{result.gas_used:,} gas)[/dim]"
-    )
 
 
 # ───────────── compile and deploy ─────────────
@@ -131,10 +109,10 @@ def deploy(
     as_: AsOpt = "admin",
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Deploy a new registry whose admin is the signing account; remember its address."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     registry = session.deploy(session.signer(as_))
     console.print(
         f"[green]✔[/green] registry deployed at {registry.address} on chain "
@@ -146,23 +124,23 @@ def deploy(
 
 
 @chain_app.command("start")
-def chain_start(data_dir: DataDirOpt = None) -> None:
+def chain_start(data_dir: DataDir = None) -> None:
     """Start anvil in the background with its state kept in the data directory."""
-    status = _session(data_dir=data_dir).anvil.start()
+    status = chain_session(data_dir=data_dir).anvil.start()
     console.print(f"[green]✔[/green] anvil runs at {status.url} (pid {status.pid})")
 
 
 @chain_app.command("stop")
-def chain_stop(data_dir: DataDirOpt = None) -> None:
+def chain_stop(data_dir: DataDir = None) -> None:
     """Stop the background anvil; its state is saved for the next start."""
-    stopped = _session(data_dir=data_dir).anvil.stop()
+    stopped = chain_session(data_dir=data_dir).anvil.stop()
     console.print("[green]✔[/green] anvil stopped" if stopped else "anvil was not running")
 
 
 @chain_app.command("status")
-def chain_status(data_dir: DataDirOpt = None) -> None:
+def chain_status(data_dir: DataDir = None) -> None:
     """Whether the background anvil runs, where, and at which block."""
-    status = _session(data_dir=data_dir).anvil.status()
+    status = chain_session(data_dir=data_dir).anvil.status()
     if status.running:
         console.print(
             f"running at {status.url} (pid {status.pid}), chain id {status.chain_id}, "
@@ -177,16 +155,16 @@ def chain_status(data_dir: DataDirOpt = None) -> None:
 
 
 @account_app.command("new")
-def account_new(name: str, data_dir: DataDirOpt = None) -> None:
+def account_new(name: str, data_dir: DataDir = None) -> None:
     """Create an encrypted account NAME (passphrase from VERITAG_PASSPHRASE or a prompt)."""
-    address = _session(data_dir=data_dir).create_account(name)
+    address = chain_session(data_dir=data_dir).create_account(name)
     console.print(f"[green]✔[/green] account {name}: {address}")
 
 
 @account_app.command("list")
-def account_list(data_dir: DataDirOpt = None) -> None:
+def account_list(data_dir: DataDir = None) -> None:
     """Names and addresses of the keystore's accounts."""
-    for name, address in _session(data_dir=data_dir).keystore.list().items():
+    for name, address in chain_session(data_dir=data_dir).keystore.list().items():
         console.print(f"{name:20} {address}")
 
 
@@ -201,10 +179,10 @@ def brand_add(
     as_: AsOpt = "admin",
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Admit brand NAME with its GS1 company prefixes (registry admin only)."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     brand_id = session.registry().admit_brand(
         session.signer(as_), session.resolve(admin), name, prefix
     )
@@ -220,13 +198,13 @@ def operator_add(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Let OPERATOR register items for a brand (brand admin only)."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     address = session.resolve(operator)
     result = session.registry().add_operator(session.signer(as_), brand, address)
-    _done(f"{address} is an operator of brand {brand}", result)
+    report_tx(console, f"{address} is an operator of brand {brand}", result)
 
 
 # ───────────── items ─────────────
@@ -249,7 +227,7 @@ def item_register(
     as_: AsOpt = "operator",
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Register one item, or every item of a CSV (checked whole before anything is sent)."""
     if (item is None) == (csv_file is None):
@@ -274,7 +252,7 @@ def item_register(
         if codes
         else None
     )
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     registry, signer = session.registry(), session.signer(as_)
     if codes and claim_codes:
         # Written before anything is sent: a registered item whose code was lost could
@@ -290,7 +268,7 @@ def item_register(
     ids = [i for _, _, i in labels]
     if len(ids) == 1:
         result = registry.register(signer, ids[0], doc_hash, keys[0] if keys else None)
-        _done(f"registered {labels[0][0]}/{labels[0][1]} as {ids[0].hex()}", result)
+        report_tx(console, f"registered {labels[0][0]}/{labels[0][1]} as {ids[0].hex()}", result)
     else:
         _register_with_progress(registry, signer, ids, doc_hash, keys)
 
@@ -335,10 +313,10 @@ def item_ship(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Ship ITEM; custody passes when the consignee receives it."""
-    _hand_over(Registry.ship, "shipped to", item, to, as_, _session(chain, rpc_url, data_dir))
+    _hand_over(Registry.ship, "shipped to", item, to, as_, chain_session(chain, rpc_url, data_dir))
 
 
 @item_app.command("transfer")
@@ -348,11 +326,16 @@ def item_transfer(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Hand ITEM over in one step."""
     _hand_over(
-        Registry.transfer, "custody passed to", item, to, as_, _session(chain, rpc_url, data_dir)
+        Registry.transfer,
+        "custody passed to",
+        item,
+        to,
+        as_,
+        chain_session(chain, rpc_url, data_dir),
     )
 
 
@@ -365,7 +348,11 @@ def _hand_over(
     session: Session,
 ) -> None:
     ident, address = parse_item(item), session.resolve(to)
-    _done(f"{done} {address}", move(session.registry(), session.signer(signer), ident, address))
+    report_tx(
+        console,
+        f"{done} {address}",
+        move(session.registry(), session.signer(signer), ident, address),
+    )
 
 
 def _simple(action: str, describe: str, help_text: str) -> None:
@@ -376,9 +363,9 @@ def _simple(action: str, describe: str, help_text: str) -> None:
         as_: AsOpt,
         chain: ChainOpt = None,
         rpc_url: RpcOpt = None,
-        data_dir: DataDirOpt = None,
+        data_dir: DataDir = None,
     ) -> None:
-        session = _session(chain, rpc_url, data_dir)
+        session = chain_session(chain, rpc_url, data_dir)
         registry, ident = session.registry(), parse_item(item)
         signer = session.signer(as_)
         result = (
@@ -386,7 +373,7 @@ def _simple(action: str, describe: str, help_text: str) -> None:
             if action == "recall"
             else getattr(registry, action)(signer, ident)
         )
-        _done(f"{ident.hex()} {describe}", result)
+        report_tx(console, f"{ident.hex()} {describe}", result)
 
     command.__doc__ = help_text
     item_app.command(action.replace("_", "-") if action != "record_retail_sale" else "sell")(
@@ -411,16 +398,18 @@ def item_claim(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Claim a sold ITEM for OWNER with its hidden code; the signer only pays gas."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     registry, ident, new_owner = session.registry(), parse_item(item), session.resolve(owner)
     signature = sign_claim(
         ident, code, new_owner, chain_id=registry.chain_id, contract=registry.address
     )
-    _done(
-        f"claimed for {new_owner}", registry.claim(session.signer(as_), ident, new_owner, signature)
+    report_tx(
+        console,
+        f"claimed for {new_owner}",
+        registry.claim(session.signer(as_), ident, new_owner, signature),
     )
 
 
@@ -430,10 +419,10 @@ def item_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Status and full on-chain history of ITEM."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     registry, ident = session.registry(), parse_item(item)
     state = registry.item(ident)
     if state is None:

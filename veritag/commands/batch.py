@@ -19,11 +19,11 @@ from ledger.claims import claim_key, generate_claim_code
 from ledger.errors import ConfigError
 from ledger.identifiers import ItemId, validate_gtin
 from ledger.item_file import read_item_file
-from ledger.settings import ChainChoice, Settings
+from ledger.settings import ChainChoice
 from ledger.store.documents import document_hash
 from ledger.store.merkle_batches import MerkleBatches
 from veritag.codes_file import write_claim_codes
-from veritag.session import Session
+from veritag.commands.options import chain_session
 
 __all__ = ["register"]
 
@@ -88,11 +88,7 @@ def batch_anchor(
     document = read_document(doc) if doc else None
     doc_hash = bytes.fromhex(document_hash(document)[2:]) if document else b"\x00" * 32
     tree = prepare(ids, keys)
-    overrides: dict[str, object] = {}
-    for name, value in [("chain", chain), ("rpc_url", rpc_url), ("data_dir", data_dir)]:
-        if value is not None:
-            overrides[name] = value
-    session = Session(Settings(**overrides))  # type: ignore[arg-type]
+    session = chain_session(chain, rpc_url, data_dir)
     registry, signer = session.registry(), session.signer(as_)
     if codes and claim_codes:
         labels = [(g, s, ItemId(i)) for (g, s), i in zip(ordered, ids, strict=True)]

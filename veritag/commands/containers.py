@@ -7,7 +7,6 @@ store (never on chain) so that scans and the EPCIS export can show them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,9 +16,8 @@ from rich.table import Table
 from ledger.errors import ConfigError
 from ledger.identifiers import ItemId, container_id, item_id, parse_item_id, validate_sscc
 from ledger.registry import Registry
-from ledger.settings import ChainChoice, Settings
 from ledger.store.containers import Containers
-from ledger.transactions import TxResult
+from veritag.commands.options import AsOpt, ChainOpt, DataDir, RpcOpt, chain_session, report_tx
 from veritag.session import Session
 
 __all__ = ["parse_record", "register"]
@@ -27,15 +25,6 @@ __all__ = ["parse_record", "register"]
 console = Console()
 container_app = typer.Typer(help="Pack items into cases and pallets (SSCC), move them as one.")
 
-ChainOpt = Annotated[
-    ChainChoice | None,
-    typer.Option("--chain", help="local (managed anvil, default) or memory (in-process)."),
-]
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="Any EVM JSON-RPC node.")]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (default ./.veritag).")
-]
-AsOpt = Annotated[str, typer.Option("--as", help="Keystore account that signs.")]
 SsccArg = Annotated[str, typer.Argument(help="The case's or pallet's SSCC (18 digits).")]
 ContentArg = Annotated[
     list[str], typer.Argument(help="Items (GTIN/SERIAL or 0x id) or cases (SSCC).")
@@ -61,20 +50,6 @@ def parse_record(text: str) -> tuple[ItemId, str | None]:
     raise ConfigError(f"{text!r} is neither GTIN/SERIAL, a 0x item id nor an SSCC")
 
 
-def _session(chain: ChainChoice | None, rpc_url: str | None, data_dir: Path | None) -> Session:
-    overrides = {
-        k: v for k, v in [("chain", chain), ("rpc_url", rpc_url), ("data_dir", data_dir)] if v
-    }
-    return Session(Settings(**overrides))  # type: ignore[arg-type]
-
-
-def _done(what: str, result: TxResult) -> None:
-    console.print(
-        f"[green]✔[/green] {what} [dim](tx {result.tx_hash}, block {result.block_number}, "
-        f"{result.gas_used:,} gas)[/dim]"
-    )
-
-
 def _aggregate(action: str, sscc: str, content: list[str], signer: str, session: Session) -> None:
     box = validate_sscc(sscc)
     records = [parse_record(text) for text in content]
@@ -84,7 +59,7 @@ def _aggregate(action: str, sscc: str, content: list[str], signer: str, session:
     move = Registry.pack if action == "pack" else Registry.unpack
     result = move(registry, session.signer(signer), container_id(box), ids)
     where = f"into SSCC {box}" if action == "pack" else f"out of SSCC {box}"
-    _done(f"{action}ed {len(ids)} {where}", result)
+    report_tx(console, f"{action}ed {len(ids)} {where}", result)
 
 
 @container_app.command("pack")
@@ -95,10 +70,10 @@ def pack(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Pack items or cases into the container SSCC (created, held by you, on first use)."""
-    _aggregate("pack", sscc, content, as_, _session(chain, rpc_url, data_dir))
+    _aggregate("pack", sscc, content, as_, chain_session(chain, rpc_url, data_dir))
 
 
 @container_app.command("unpack")
@@ -109,10 +84,10 @@ def unpack(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Take items or cases out of the container SSCC; you, its custodian, then hold each."""
-    _aggregate("unpack", sscc, content, as_, _session(chain, rpc_url, data_dir))
+    _aggregate("unpack", sscc, content, as_, chain_session(chain, rpc_url, data_dir))
 
 
 @container_app.command("ship")
@@ -123,14 +98,14 @@ def ship(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Ship the container and everything in it; custody passes when the consignee receives."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     address = session.resolve(to)
     box = validate_sscc(sscc)
     result = session.registry().ship(session.signer(as_), container_id(box), address)
-    _done(f"SSCC {box} shipped to {address}", result)
+    report_tx(console, f"SSCC {box} shipped to {address}", result)
 
 
 @container_app.command("receive")
@@ -139,13 +114,13 @@ def receive(
     as_: AsOpt,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Receive a container shipped to you, and with it everything inside."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     box = validate_sscc(sscc)
     result = session.registry().receive(session.signer(as_), container_id(box))
-    _done(f"SSCC {box} received", result)
+    report_tx(console, f"SSCC {box} received", result)
 
 
 @container_app.command("show")
@@ -153,10 +128,10 @@ def show(
     sscc: SsccArg,
     chain: ChainOpt = None,
     rpc_url: RpcOpt = None,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """The container's custodian and status, and its moves, from the chain."""
-    session = _session(chain, rpc_url, data_dir)
+    session = chain_session(chain, rpc_url, data_dir)
     box = validate_sscc(sscc)
     registry = session.registry()
     state = registry.item(container_id(box))
